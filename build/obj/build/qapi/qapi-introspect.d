@@ -1,0 +1,1 @@
+build/obj/build/qapi/qapi-introspect.o: build/qapi/qapi-introspect.c

@@ -1,0 +1,3 @@
+build/obj/userspace/util/loop.o: userspace/util/loop.c \
+ userspace/util/loop.h
+userspace/util/loop.h:

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * uri.h: migration URIs as QEMU spells them: tcp:HOST:PORT, unix:PATH,
+ * exec:CMD, fd:NAME, file:PATH.  Parsing only; opening is the transport's.
+ */
+#ifndef KMIG_URI_H
+#define KMIG_URI_H
+
+#include "qapi_rt.h"
+
+enum kmig_uri_kind { KMIG_URI_TCP, KMIG_URI_UNIX, KMIG_URI_EXEC, KMIG_URI_FD, KMIG_URI_FILE };
+
+/**
+ * struct kmig_uri - a parsed migration URI
+ * @kind: which scheme
+ * @host: tcp host (brackets of an IPv6 literal removed)
+ * @port: tcp port, as text (service names allowed, as getaddrinfo takes them)
+ * @path: unix socket path, file path, exec command line or fd name
+ */
+struct kmig_uri {
+	enum kmig_uri_kind kind;
+	char host[256];
+	char port[32];
+	char path[4096];
+};
+
+/*
+ * Returns 0, or -EINVAL with @err set.  *@bad_scheme tells the caller that
+ * the scheme itself was unknown (QEMU then reports no error-desc).
+ */
+int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, struct kmig_err *err);
+
+#endif

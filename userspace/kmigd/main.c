@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * main.c: kmigd, the kmig agent.  Parses arguments, builds the daemon
+ * state, opens the QMP listeners and runs the loop until SIGINT/SIGTERM.
+ * The only place that calls exit().
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmigd.h"
+#include "log.h"
+#include "loop.h"
+#include "migrate.h"
+#include "qapi-events.h"
+#include "qmp_server.h"
+
+static struct kmig_loop *g_loop;	/* only for the signal handler */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_loop)
+		kmig_loop_stop(g_loop);
+}
+
+struct status_post {
+	struct kmigd *d;
+	enum kmig_mig_status st;
+};
+
+static const MigrationStatus status_map[] = {
+	[KMIG_MIG_NONE] = MIGRATION_STATUS_NONE,
+	[KMIG_MIG_SETUP] = MIGRATION_STATUS_SETUP,
+	[KMIG_MIG_CANCELLING] = MIGRATION_STATUS_CANCELLING,
+	[KMIG_MIG_CANCELLED] = MIGRATION_STATUS_CANCELLED,
+	[KMIG_MIG_ACTIVE] = MIGRATION_STATUS_ACTIVE,
+	[KMIG_MIG_COMPLETED] = MIGRATION_STATUS_COMPLETED,
+	[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
+};
+
+/* loop thread: a status change becomes a MIGRATION event if enabled */
+static void emit_status(void *arg)
+{
+	struct status_post *p = arg;
+
+	if (p->d->caps[MIGRATION_CAPABILITY_EVENTS])
+		qapi_event_send_migration(kmig_qmp_server_sink(p->d->qmp), status_map[p->st]);
+	free(p);
+}
+
+/* engine thread (or loop thread): hand the change to the loop */
+static void on_status(void *opaque, enum kmig_mig_status st)
+{
+	struct kmigd *d = opaque;
+	struct status_post *p = malloc(sizeof(*p));
+
+	if (!p || kmig_loop_post(d->loop, emit_status, p) < 0) {
+		kmig_log(KMIG_LOG_WARN, "kmigd", "dropped MIGRATION event: out of memory");
+		free(p);
+		return;
+	}
+	p->d = d;
+	p->st = st;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmigd --qmp PATH [--qmp-tcp HOST:PORT] [--incoming defer|URI] [-v]\n"
+		"  --qmp PATH          QMP unix socket (created mode 0600)\n"
+		"  --qmp-tcp HOST:PORT also serve QMP on TCP (keep it on loopback)\n"
+		"  --incoming defer    wait for migrate-incoming (destination)\n"
+		"  --incoming URI      listen for a migration at URI at start-up\n"
+		"  -v, --verbose       debug logging\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "qmp", required_argument, NULL, 'q' },
+		{ "qmp-tcp", required_argument, NULL, 't' },
+		{ "incoming", required_argument, NULL, 'i' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *qmp_path = NULL, *qmp_tcp = NULL, *incoming = NULL;
+	struct kmigd d = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	int c, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q': qmp_path = optarg; break;
+		case 't': qmp_tcp = optarg; break;
+		case 'i': incoming = optarg; break;
+		case 'v': kmig_log_max = KMIG_LOG_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!qmp_path || optind != argc) {
+		fprintf(stderr, "kmigd: --qmp PATH is required (see --help)\n");
+		return 2;
+	}
+	kmigd_params_init(&d.params);
+	d.runstate = incoming ? RUN_STATE_INMIGRATE : RUN_STATE_RUNNING;
+	d.incoming = incoming != NULL;
+	d.loop = kmig_loop_new();
+	d.mig = kmig_mig_new(on_status, &d);
+	d.qmp = d.loop ? kmig_qmp_server_new(d.loop, &d) : NULL;
+	if (!d.loop || !d.mig || !d.qmp) {
+		fprintf(stderr, "kmigd: out of memory at start-up\n");
+		goto out;
+	}
+	if (kmig_qmp_listen_unix(d.qmp, qmp_path) < 0 ||
+	    (qmp_tcp && kmig_qmp_listen_tcp(d.qmp, qmp_tcp) < 0)) {
+		fprintf(stderr, "kmigd: cannot open the QMP socket (see above)\n");
+		goto out;
+	}
+	if (incoming && strcmp(incoming, "defer")) {
+		struct kmig_uri uri;
+		struct kmig_err err = { 0 };
+		bool bad_scheme;
+
+		if (kmig_uri_parse(incoming, &uri, &bad_scheme, &err) < 0 ||
+		    kmig_mig_incoming(d.mig, &uri, &err) < 0) {
+			fprintf(stderr, "kmigd: --incoming %s: %s\n", incoming, err.desc);
+			goto out;
+		}
+	}
+	g_loop = d.loop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	kmig_log(KMIG_LOG_INFO, "kmigd", "ready qmp=%s%s%s", qmp_path, qmp_tcp ? " tcp=" : "",
+		 qmp_tcp ? qmp_tcp : "");
+	ret = kmig_loop_run(d.loop) < 0;
+out:
+	g_loop = NULL;
+	kmig_mig_free(d.mig);	/* joins the engine thread: no posts after this */
+	if (d.loop)
+		kmig_loop_run_pending(d.loop);
+	kmig_qmp_server_free(d.qmp);
+	qapi_clear_MigrationParameters(&d.params);
+	kmig_loop_free(d.loop);
+	return ret;
+}

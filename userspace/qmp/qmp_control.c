@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qmp_control.c: the QMP commands about the protocol and the agent itself:
+ * qmp_capabilities, query-version, query-commands, query-qmp-schema and
+ * query-status.  Migration commands live in qmp_migration.c/qmp_params.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmigd.h"
+#include "qapi-commands.h"
+#include "qmp_server.h"
+
+extern const char kmig_qapi_schema_json[];
+
+int qmp_qmp_capabilities(struct kmig_qmp_ctx *ctx, const q_obj_qmp_capabilities_arg *args,
+			 struct kmig_err *err)
+{
+	if (kmig_qmp_client_negotiated(ctx->client)) {
+		kmig_err_set(err, KMIG_ERR_COMMAND_NOT_FOUND,
+			     "Capabilities negotiation is already complete, command ignored");
+		return -1;
+	}
+	/* kmig offers no optional capability: 'oob' would need a second queue */
+	if (args->has_enable && args->enable.n) {
+		kmig_err_generic(err, "Capability '%s' not available",
+				 QMPCapability_str[args->enable.v[0]]);
+		return -1;
+	}
+	kmig_qmp_client_set_negotiated(ctx->client);
+	return 0;
+}
+
+int qmp_query_version(struct kmig_qmp_ctx *ctx, VersionInfo *ret, struct kmig_err *err)
+{
+	/* the QAPI contract kmig implements is QEMU 2.10's */
+	ret->qemu.major = 2;
+	ret->qemu.minor = 10;
+	ret->qemu.micro = 0;
+	ret->package = strdup("kmig " KMIG_VERSION);
+	return ret->package ? 0 : (kmig_in_nomem(err), -1);
+}
+
+int qmp_query_commands(struct kmig_qmp_ctx *ctx, CommandInfoList *ret, struct kmig_err *err)
+{
+	size_t n = 0;
+
+	while (kmig_qmp_commands[n].name)
+		n++;
+	ret->v = calloc(n, sizeof(*ret->v));
+	if (!ret->v)
+		return kmig_in_nomem(err), -1;
+	ret->n = n;
+	for (size_t i = 0; i < n; i++) {
+		ret->v[i].name = strdup(kmig_qmp_commands[i].name);
+		if (!ret->v[i].name)
+			return kmig_in_nomem(err), -1;
+	}
+	return 0;
+}
+
+/* 'gen': false in the schema: the answer is generated data, not a struct */
+int qmp_marshal_query_qmp_schema(struct kmig_qmp_ctx *ctx, struct json_object *args,
+				 struct json_object **ret, struct kmig_err *err)
+{
+	static const char *const none[] = { NULL };
+
+	if (args && !kmig_in_check_struct(args, NULL, none, NULL, err))
+		return -1;
+	*ret = json_tokener_parse(kmig_qapi_schema_json);
+	if (!*ret) {
+		kmig_err_generic(err, "introspection data is corrupt");
+		return -1;
+	}
+	return 0;
+}
+
+int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err *err)
+{
+	ret->status = ctx->d->runstate;
+	ret->running = ctx->d->runstate == RUN_STATE_RUNNING;
+	ret->singlestep = false;
+	return 0;
+}

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qmp_migration.c: the QMP migration commands that drive the state machine
+ * (query-migrate, migrate, migrate-incoming, migrate_cancel, postcopy and
+ * COLO controls), plus clear refusals for the commands that only make sense
+ * for a QEMU virtual machine (xen-*, client_migrate_info).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmigd.h"
+#include "migrate.h"
+#include "qapi-commands.h"
+#include "qmp_server.h"
+
+static const MigrationStatus status_map[] = {
+	[KMIG_MIG_NONE] = MIGRATION_STATUS_NONE,
+	[KMIG_MIG_SETUP] = MIGRATION_STATUS_SETUP,
+	[KMIG_MIG_CANCELLING] = MIGRATION_STATUS_CANCELLING,
+	[KMIG_MIG_CANCELLED] = MIGRATION_STATUS_CANCELLED,
+	[KMIG_MIG_ACTIVE] = MIGRATION_STATUS_ACTIVE,
+	[KMIG_MIG_COMPLETED] = MIGRATION_STATUS_COMPLETED,
+	[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
+};
+
+static int nomem(struct kmig_err *err)
+{
+	kmig_in_nomem(err);
+	return -1;
+}
+
+/* destination: where we listen, as QEMU's socket-address list */
+static int fill_listen(const struct kmig_mig_info *mi, MigrationInfo *ret, struct kmig_err *err)
+{
+	SocketAddress *sa;
+
+	ret->socket_address.v = sa = calloc(1, sizeof(*sa));
+	if (!sa)
+		return nomem(err);
+	ret->socket_address.n = 1;
+	ret->has_socket_address = true;
+	if (mi->listen_unix) {
+		sa->type = SOCKET_ADDRESS_TYPE_UNIX;
+		sa->u.q_unix.path = strdup(mi->listen_port);
+		return sa->u.q_unix.path ? 0 : nomem(err);
+	}
+	sa->type = SOCKET_ADDRESS_TYPE_INET;
+	sa->u.inet.host = strdup(mi->listen_host);
+	sa->u.inet.port = strdup(mi->listen_port);
+	return sa->u.inet.host && sa->u.inet.port ? 0 : nomem(err);
+}
+
+int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_err *err)
+{
+	struct kmig_mig_info mi;
+
+	kmig_mig_get_info(ctx->d->mig, &mi);
+	if (mi.listen_port[0] && mi.status == KMIG_MIG_NONE)
+		return fill_listen(&mi, ret, err);
+	if (mi.status == KMIG_MIG_NONE)
+		return 0;	/* {} before any migration, as QEMU */
+	ret->has_status = true;
+	ret->status = status_map[mi.status];
+	switch (mi.status) {
+	case KMIG_MIG_FAILED:
+		if (mi.error_desc[0]) {
+			ret->has_error_desc = true;
+			ret->error_desc = strdup(mi.error_desc);
+			if (!ret->error_desc)
+				return nomem(err);
+		}
+		break;
+	case KMIG_MIG_ACTIVE:
+	case KMIG_MIG_CANCELLING:
+	case KMIG_MIG_COMPLETED:
+		ret->has_setup_time = ret->has_total_time = true;
+		ret->setup_time = mi.setup_ms;
+		ret->total_time = mi.total_ms;
+		break;
+	default:
+		break;	/* setup and cancelled carry only the status */
+	}
+	return 0;
+}
+
+int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct kmig_err *err)
+{
+	struct kmig_uri uri;
+	bool bad_scheme;
+
+	if (args->has_resume && args->resume) {
+		kmig_err_generic(err, "Cannot resume if there is no paused migration");
+		return -1;
+	}
+	if (kmig_mig_in_progress(ctx->d->mig)) {
+		kmig_err_generic(err, "There's a migration process in progress");
+		return -1;
+	}
+	if ((args->has_blk && args->blk) || (args->has_inc && args->inc)) {
+		kmig_err_generic(err, "kmig migrates memory only: block migration (blk/inc) "
+				 "is not supported");
+		return -1;
+	}
+	if (kmig_uri_parse(args->uri, &uri, &bad_scheme, err) < 0) {
+		/* QEMU leaves no error-desc for an unknown scheme, but does for the rest */
+		kmig_mig_fail_early(ctx->d->mig, bad_scheme ? NULL : err->desc);
+		return -1;
+	}
+	return kmig_mig_start(ctx->d->mig, &uri, err) < 0 ? -1 : 0;
+}
+
+int qmp_migrate_incoming(struct kmig_qmp_ctx *ctx, const q_obj_migrate_incoming_arg *args,
+			 struct kmig_err *err)
+{
+	struct kmig_uri uri;
+	bool bad_scheme;
+
+	if (!ctx->d->incoming) {
+		kmig_err_generic(err, "'-incoming' was not specified on the command line");
+		return -1;
+	}
+	if (kmig_mig_incoming_started(ctx->d->mig)) {
+		kmig_err_generic(err, "The incoming migration has already been started");
+		return -1;
+	}
+	if (kmig_uri_parse(args->uri, &uri, &bad_scheme, err) < 0)
+		return -1;
+	return kmig_mig_incoming(ctx->d->mig, &uri, err) < 0 ? -1 : 0;
+}
+
+int qmp_migrate_cancel(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
+{
+	kmig_mig_cancel(ctx->d->mig);
+	return 0;
+}
+
+int qmp_migrate_continue(struct kmig_qmp_ctx *ctx, const q_obj_migrate_continue_arg *args,
+			 struct kmig_err *err)
+{
+	struct kmig_mig_info mi;
+
+	kmig_mig_get_info(ctx->d->mig, &mi);
+	/* kmig never stops in pre-switchover yet, so this is always a state mismatch */
+	kmig_err_generic(err, "Migration not in expected state: %s",
+			 MigrationStatus_str[status_map[mi.status]]);
+	return -1;
+}
+
+int qmp_migrate_start_postcopy(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
+{
+	if (!ctx->d->caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
+		kmig_err_generic(err, "Enable postcopy with migrate_set_capability before the "
+				 "start of migration");
+		return -1;
+	}
+	if (!kmig_mig_in_progress(ctx->d->mig)) {
+		kmig_err_generic(err, "Postcopy must be started after migration has been started");
+		return -1;
+	}
+	kmig_err_generic(err, "postcopy is not available yet in kmig");
+	return -1;
+}
+
+int qmp_migrate_pause(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
+{
+	kmig_err_generic(err, "migrate-pause is currently only supported during postcopy-active "
+			 "state");
+	return -1;
+}
+
+int qmp_migrate_recover(struct kmig_qmp_ctx *ctx, const q_obj_migrate_recover_arg *args,
+			struct kmig_err *err)
+{
+	kmig_err_generic(err, "Migrate recover can only be run when postcopy is paused.");
+	return -1;
+}
+
+int qmp_query_colo_status(struct kmig_qmp_ctx *ctx, COLOStatus *ret, struct kmig_err *err)
+{
+	ret->mode = COLO_MODE_NONE;
+	ret->last_mode = COLO_MODE_NONE;
+	ret->reason = COLO_EXIT_REASON_NONE;
+	return 0;
+}
+
+int qmp_x_colo_lost_heartbeat(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
+{
+	kmig_err_generic(err, "The feature 'colo' is not enabled");
+	return -1;
+}
+
+int qmp_query_dirty_rate(struct kmig_qmp_ctx *ctx, DirtyRateInfo *ret, struct kmig_err *err)
+{
+	ret->status = DIRTY_RATE_STATUS_UNSTARTED;
+	ret->mode = DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING;
+	return 0;
+}
+
+/* Commands of a QEMU virtual machine that have no meaning for kmig */
+static int vm_only(struct kmig_err *err, const char *cmd, const char *why)
+{
+	kmig_err_generic(err, "%s is not supported by kmig: %s", cmd, why);
+	return -1;
+}
+
+int qmp_client_migrate_info(struct kmig_qmp_ctx *ctx, const q_obj_client_migrate_info_arg *args,
+			    struct kmig_err *err)
+{
+	return vm_only(err, "client_migrate_info", "there is no SPICE/VNC display client to move");
+}
+
+int qmp_xen_save_devices_state(struct kmig_qmp_ctx *ctx,
+			       const q_obj_xen_save_devices_state_arg *args, struct kmig_err *err)
+{
+	return vm_only(err, "xen-save-devices-state", "kmig runs no Xen guest");
+}
+
+int qmp_xen_set_replication(struct kmig_qmp_ctx *ctx, const q_obj_xen_set_replication_arg *args,
+			    struct kmig_err *err)
+{
+	return vm_only(err, "xen-set-replication", "kmig runs no Xen guest");
+}
+
+int qmp_query_xen_replication_status(struct kmig_qmp_ctx *ctx, ReplicationStatus *ret,
+				     struct kmig_err *err)
+{
+	return vm_only(err, "query-xen-replication-status", "kmig runs no Xen guest");
+}
+
+int qmp_xen_colo_do_checkpoint(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
+{
+	return vm_only(err, "xen-colo-do-checkpoint", "kmig runs no Xen guest");
+}
