@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: GPL-2.0
+# SPDX-License-Identifier: GPL-2.0-only
 """qmp_client.py: a small blocking QMP client for kmig's protocol tests (Python 3 stdlib only).
 
 It keeps the raw text of every line it receives, so tests can check QEMU's wire format (CRLF line

@@ -57,13 +57,15 @@ static void on_status(void *opaque, enum kmig_mig_status st)
 	struct kmigd *d = opaque;
 	struct status_post *p = malloc(sizeof(*p));
 
+	if (p) {
+		/* filled before posting: the loop thread may run it at once */
+		p->d = d;
+		p->st = st;
+	}
 	if (!p || kmig_loop_post(d->loop, emit_status, p) < 0) {
 		kmig_log(KMIG_LOG_WARN, "kmigd", "dropped MIGRATION event: out of memory");
 		free(p);
-		return;
 	}
-	p->d = d;
-	p->st = st;
 }
 
 static void usage(FILE *f)

@@ -231,3 +231,9 @@ int qmp_xen_colo_do_checkpoint(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
 	return vm_only(err, "xen-colo-do-checkpoint", "kmig runs no Xen guest");
 }
+
+int qmp_query_vcpu_dirty_limit(struct kmig_qmp_ctx *ctx, DirtyLimitInfoList *ret,
+			       struct kmig_err *err)
+{
+	return 0;	/* no per-vCPU limits: an empty list, as QEMU without any set */
+}

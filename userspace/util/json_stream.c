@@ -276,6 +276,7 @@ static int lex(struct kmig_json_stream *s, kmig_json_cb cb, void *opaque)
 		}
 		if (c == '{' || c == '[') {
 			if (++s->depth > KMIG_JSON_MAX_DEPTH) {
+				s->pos++;
 				reset_value(s);
 				s->st = LEX_RECOVER;
 				ret = cb(opaque, NULL, "JSON parse error, too deeply nested");

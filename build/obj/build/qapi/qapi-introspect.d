@@ -1,1 +1,0 @@
-build/obj/build/qapi/qapi-introspect.o: build/qapi/qapi-introspect.c

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Runs every kmig test suite and prints one closing 'N passed, N failed' line.
+
+Why it exists: suites come in several shapes (cmocka binaries, the QAPI
+golden-file runner, Python protocol tests against a live kmigd); each speaks
+TAP ('ok N - name' / 'not ok N - name'), and this driver runs them for each
+build directory given (plain and ASan+UBSan), prefixes their lines, and
+counts.  A suite that exits non-zero without a 'not ok' line counts as one
+failure, so a crash is never a pass.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TAP = re.compile(r"^(not ok|ok)\b")
+
+
+def suites(build):
+    tests = os.path.join(build, "tests")
+    for name in sorted(os.listdir(tests)) if os.path.isdir(tests) else []:
+        yield f"unit/{name}", [os.path.join(tests, name)]
+    yield "qmp", [sys.executable, "tests/qmp/test_protocol.py", "--kmigd",
+                  os.path.join(build, "bin", "kmigd")]
+
+
+def run_suite(label, cmd, env, timeout):
+    passed = failed = 0
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=timeout)
+        out, rc = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = (e.stdout or b"").decode(errors="replace") + "\n# TIMEOUT", -1
+    for line in out.splitlines():
+        m = TAP.match(line)
+        if m and not line.startswith("ok -") and not line.startswith("not ok -"):
+            if m.group(1) == "ok":
+                passed += 1
+            else:
+                failed += 1
+            print(f"{label}: {line}")
+        elif line.startswith("#") and failed:
+            print(f"{label}: {line}")
+    if rc != 0 and failed == 0:
+        failed += 1
+        print(f"{label}: not ok - suite exited {rc} without a failing test")
+        print("\n".join(f"{label}: # {line}" for line in out.splitlines()[-30:]))
+    return passed, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", action="append", default=[],
+                    help="build directory (repeatable); default: build")
+    ap.add_argument("--timeout", type=int, default=600)
+    args = ap.parse_args()
+    env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP",
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    total_p = total_f = 0
+    runs = [("qapi", [sys.executable, "tests/qapi/run.py"])]
+    for build in args.build or ["build"]:
+        tag = os.path.basename(build.rstrip("/"))
+        runs += [(f"{tag}/{label}", cmd) for label, cmd in suites(build)]
+    for label, cmd in runs:
+        p, f = run_suite(label, cmd, env, args.timeout)
+        print(f"# {label}: {p} passed, {f} failed", flush=True)
+        total_p += p
+        total_f += f
+    print(f"{total_p} passed, {total_f} failed")
+    return 1 if total_f else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
