@@ -10,8 +10,9 @@ SAN       ?=
 CC        ?= cc
 PYTHON    ?= python3
 
+# -Wno-format-truncation: every snprintf into a fixed buffer truncates on purpose.
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-	-Wformat=2 -Wno-format-nonliteral -D_GNU_SOURCE -DKMIG_VERSION='"$(VERSION)"' \
+	-Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -D_GNU_SOURCE -DKMIG_VERSION='"$(VERSION)"' \
 	$(shell pkg-config --cflags json-c 2>/dev/null)
 ifeq ($(SAN),1)
 CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
