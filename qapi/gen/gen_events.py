@@ -3,11 +3,16 @@
 
 qapi_event_send_<event>(sink, members...) builds the event's 'data' object
 and hands it to the hand-written kmig_qmp_event_emit(), which stamps and
-broadcasts it.  Scalars and enums pass by value, other types by pointer.
+broadcasts it.  Builtins (an 'any' is a json_object pointer) and enums pass
+by value, other types by pointer.
 """
 
 from gen import CFile
 from schema import Builtin, Enum, c_name
+
+
+def by_value(t):
+    return isinstance(t, (Builtin, Enum))
 
 
 def params(ev):
@@ -15,12 +20,11 @@ def params(ev):
     for m in ev.arg_type.all_members() if ev.arg_type else []:
         if m.optional:
             out.append(f"bool has_{m.c_name()}")
-        by_value = isinstance(m.type, Enum) or (isinstance(m.type, Builtin) and m.type.name != "any")
         ct = m.type.c_type()
-        if by_value and m.type.name == "str":
+        if m.type.name == "str":
             out.append(f"const char *{m.c_name()}")
-        elif by_value:
-            out.append(f"{ct} {m.c_name()}")
+        elif by_value(m.type):
+            out.append(ct + ("" if ct.endswith("*") else " ") + m.c_name())
         else:
             out.append(f"const {ct} *{m.c_name()}")
     return out
@@ -44,8 +48,7 @@ def gen(schema, src, outdir):
             c.add("\tstruct json_object *d = json_object_new_object();\n\n")
             for m in ev.arg_type.all_members():
                 vn = m.type.name if isinstance(m.type, Builtin) else m.type.c_name()
-                by_value = isinstance(m.type, Enum) or (isinstance(m.type, Builtin) and m.type.name != "any")
-                ref = f"&{m.c_name()}" if by_value else m.c_name()
+                ref = f"&{m.c_name()}" if by_value(m.type) else m.c_name()
                 if m.type.name == "str":
                     ref = f"(char *const *)&{m.c_name()}"
                 line = f"json_object_object_add(d, \"{m.name}\", visit_out_{vn}({ref}));"

@@ -4,13 +4,16 @@
 Why it exists: the schema is kmig's single source of truth for the QMP wire
 format; this stage only turns text into (expression, location) pairs and
 follows 'include'. It knows nothing about what the expressions mean (that is
-schema.py).  Syntax: single-quoted strings, true/false, {}, [], and '#'
-comments; '##' blocks are documentation and are skipped like comments.
+schema.py).  Syntax: UTF-8 text; single-quoted strings, true/false, {}, []
+(nested at most MAX_DEPTH deep), and '#' comments; '##' blocks are
+documentation and are skipped like comments.
 """
 
 import os
 
 from error import QAPIError
+
+MAX_DEPTH = 64  # nesting of {} and []; deeper would exhaust Python's stack
 
 
 class SourceInfo:
@@ -31,16 +34,25 @@ class Parser:
         self.fname = fname
         self.seen = seen if seen is not None else set()
         self.seen.add(os.path.realpath(fname))
-        with open(fname, encoding="utf-8") as f:
-            self.src = f.read()
+        with open(fname, "rb") as f:
+            raw = f.read()
+        try:
+            self.src = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw.count(b"\n", 0, e.start) + 1
+            raise QAPIError(SourceInfo(fname, line), "not valid UTF-8") from None
         self.pos = 0
         self.line = 1
+        self.depth = 0
         self.exprs = []
         self._parse_file()
 
     # -- tokens ---------------------------------------------------------
     def _err(self, msg):
-        raise QAPIError(SourceInfo(self.fname, self.line), msg)
+        line = self.line
+        if self.pos >= len(self.src):  # at EOF: the last line, not the one after it
+            line = self.src.count("\n", 0, len(self.src.rstrip())) + 1
+        raise QAPIError(SourceInfo(self.fname, line), msg)
 
     def _skip_space(self):
         while self.pos < len(self.src):
@@ -88,10 +100,13 @@ class Parser:
 
     def _value(self):
         c = self._peek()
-        if c == "{":
-            return self._object()
-        if c == "[":
-            return self._array()
+        if c in ("{", "["):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                self._err(f"nesting deeper than {MAX_DEPTH}")
+            val = self._object() if c == "{" else self._array()
+            self.depth -= 1
+            return val
         if c == "'":
             return self._string()
         for word, val in (("true", True), ("false", False)):
@@ -153,8 +168,9 @@ class Parser:
         if len(expr) != 1 or not isinstance(expr["include"], str):
             raise QAPIError(info, "invalid 'include' directive")
         path = os.path.join(os.path.dirname(self.fname), expr["include"])
-        if not os.path.exists(path):
-            raise QAPIError(info, f"can't read include file '{expr['include']}'")
         if os.path.realpath(path) in self.seen:
             return  # each file once, like QEMU
-        self.exprs.extend(Parser(path, self.seen).exprs)
+        try:
+            self.exprs.extend(Parser(path, self.seen).exprs)
+        except OSError as e:  # the file's own includes catch theirs
+            raise QAPIError(info, f"can't read include file '{expr['include']}': {e.strerror}") from None

@@ -3,8 +3,9 @@
 
 Why it exists: every generator (types, visitors, commands, events,
 introspection) reads the same model, so the checks live here once: unknown
-keys, bad names, duplicate definitions, unknown or misused types, member
-clashes, union and alternate rules.  Errors name the schema file and line.
+keys, bad or reserved names, duplicate definitions and C name clashes,
+unknown or misused types, types that contain themselves, member clashes,
+union and alternate rules.  Errors name the schema file and line.
 """
 
 import re
@@ -193,6 +194,10 @@ class Schema:
         self.defs = []  # user-defined types, schema order
         for expr, info in exprs:
             self._define(expr, info)
+        # before resolving: a base cycle would recurse forever there
+        self._check_cycles(lambda t: [t.base_name] if isinstance(t, Object) else [],
+                           "has itself as a base")
+        self._check_cycles(embedded, "contains itself by value")
         for t in list(self.defs):
             self._resolve(t)
         for c in self.commands:
@@ -204,11 +209,19 @@ class Schema:
     # -- definition -----------------------------------------------------
     def _check_name(self, name, info, what):
         if not isinstance(name, str) or not NAME_RE.match(name):
-            raise QAPIError(info, f"{what} name '{name}' is invalid")
+            raise QAPIError(info, f"{what} is invalid")
+        if re.sub(r"[.-]", "_", name).startswith("q_"):  # q_obj_*, q_unused, ...
+            raise QAPIError(info, f"{what} is reserved for the generator")
+
+    def _check_new_type(self, name, info):
+        if name in self.types or any(c.name == name for c in self.commands):
+            raise QAPIError(info, f"'{name}' is already defined")
+        other = next((t.name for t in self.defs if t.c_name() == c_name(name)), None)
+        if other:
+            raise QAPIError(info, f"'{name}' clashes with '{other}'")
 
     def _add_type(self, t):
-        if t.name in self.types or any(c.name == t.name for c in self.commands):
-            raise QAPIError(t.info, f"'{t.name}' is already defined")
+        self._check_new_type(t.name, t.info)
         self.types[t.name] = t
         self.defs.append(t)
 
@@ -219,7 +232,9 @@ class Schema:
         for key, typ in data.items():
             optional = key.startswith("*")
             name = key[1:] if optional else key
-            self._check_name(name, info, f"member of '{owner}'")
+            self._check_name(name, info, f"'{owner}' member '{name}'")
+            if c_name(name) == "u" or c_name(name).startswith("has_"):  # union field, has_ flags
+                raise QAPIError(info, f"'{owner}' member '{name}' is reserved for the generator")
             if c_name(name) in seen:
                 raise QAPIError(info, f"'{owner}' member '{name}' clashes with another member")
             seen.add(c_name(name))
@@ -239,13 +254,15 @@ class Schema:
         if extra:
             raise QAPIError(info, f"{meta} has unknown key '{sorted(extra)[0]}'")
         name = expr[meta]
-        self._check_name(name, info, meta)
+        self._check_name(name, info, f"{meta} name '{name}'")
+        if meta not in ("command", "event") and name.endswith("List"):
+            raise QAPIError(info, f"{meta} name '{name}' can't end in 'List' (array types do)")
         if meta == "enum":
             vals = expr.get("data")
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 raise QAPIError(info, f"enum '{name}' data must be a list of strings")
             for v in vals:
-                self._check_name(v, info, f"value of enum '{name}'")
+                self._check_name(v, info, f"enum '{name}' value '{v}'")
             if len({c_name(v).upper() for v in vals}) != len(vals):
                 raise QAPIError(info, f"enum '{name}' has clashing values")
             self._add_type(Enum(name, info, vals))
@@ -274,6 +291,10 @@ class Schema:
                 arg = Object("q_obj_" + name + "-arg", info, self._members(data, info, name), implicit=True)
             if any(e.name == name for e in self.events):
                 raise QAPIError(info, f"event '{name}' is already defined")
+            other = next((e.name for e in self.events
+                          if c_name(e.name.lower()) == c_name(name.lower())), None)
+            if other:  # both would be qapi_event_send_<lower-case name>
+                raise QAPIError(info, f"event '{name}' clashes with '{other}'")
             self.events.append(Event(name, info, arg))
 
     def _define_union(self, name, expr, info):
@@ -282,12 +303,16 @@ class Schema:
         data = expr.get("data")
         if not isinstance(disc, str):
             raise QAPIError(info, f"union '{name}' needs a 'discriminator'")
+        self._check_new_type(name, info)  # before adding its implicit base
         if isinstance(base, dict):
             base_obj = Object("q_obj_" + name + "-base", info, self._members(base, info, name), implicit=True)
             self._add_type(base_obj)
             base = base_obj.name
         if not isinstance(base, str) or not isinstance(data, dict):
             raise QAPIError(info, f"union '{name}' needs a 'base' and 'data'")
+        for tag, typ in data.items():
+            if not isinstance(typ, str):
+                raise QAPIError(info, f"union '{name}' branch '{tag}' must name a struct type")
         u = Object(name, info, [], base)
         u.discriminator = disc
         u.variants = [(tag, typ) for tag, typ in data.items()]
@@ -299,9 +324,14 @@ class Schema:
         gen = expr.get("gen", True)
         if not isinstance(boxed, bool) or not isinstance(gen, bool):
             raise QAPIError(info, f"'boxed' and 'gen' of command '{name}' must be booleans")
+        if any(c.name == name for c in self.commands) or name in self.types:
+            raise QAPIError(info, f"command '{name}' is already defined")
+        other = next((c.name for c in self.commands if c.c_name() == c_name(name)), None)
+        if other:
+            raise QAPIError(info, f"command '{name}' clashes with '{other}'")
+        if boxed and not isinstance(data, str):
+            raise QAPIError(info, f"'boxed' command '{name}' must name its argument type")
         if isinstance(data, dict):
-            if boxed:
-                raise QAPIError(info, f"'boxed' command '{name}' must name its argument type")
             arg = Object("q_obj_" + name + "-arg", info, self._members(data, info, name), implicit=True)
             self._add_type(arg)
         elif isinstance(data, str) or data is None:
@@ -312,9 +342,26 @@ class Schema:
         if ret is not None and not (isinstance(ret, str) or
                                     (isinstance(ret, list) and len(ret) == 1 and isinstance(ret[0], str))):
             raise QAPIError(info, f"'returns' of command '{name}' must name a type or [type]")
-        if any(c.name == name for c in self.commands) or name in self.types:
-            raise QAPIError(info, f"command '{name}' is already defined")
         self.commands.append(Command(name, info, arg, ret, boxed, gen))
+
+    def _check_cycles(self, edges, what):
+        """Reject a type reachable from itself through edges(type) -> names."""
+        done = set()
+
+        def visit(t, path):
+            if t.name in path:
+                cycle = path[path.index(t.name):] + [t.name]
+                via = f" ({' -> '.join(cycle)})" if len(cycle) > 2 else ""
+                raise QAPIError(t.info, f"'{t.name}' {what}{via}")
+            if t.name in done:
+                return
+            for name in edges(t):
+                if isinstance(name, str) and name in self.types:  # unknown: reported later
+                    visit(self.types[name], path + [t.name])
+            done.add(t.name)
+
+        for t in self.defs:
+            visit(t, [])
 
     # -- resolution -----------------------------------------------------
     def lookup(self, ref, info, what):
@@ -367,6 +414,10 @@ class Schema:
             if not isinstance(bt, Object) or bt.variants:
                 raise QAPIError(u.info, f"union '{u.name}' branch '{tag}' must be a struct")
             self._resolve(bt)
+            base = {m.c_name() for m in u.base.all_members()}
+            for m in bt.all_members():
+                if m.c_name() in base:  # flat on the wire: one JSON object
+                    raise QAPIError(u.info, f"union '{u.name}' branch '{tag}' member '{m.name}' clashes with the base")
             resolved.append((tag, bt))
         u.variants = resolved
 
@@ -380,6 +431,16 @@ class Schema:
             self._resolve(c.arg_type)
         if c.ret_type is not None:
             c.ret_type = self.lookup(c.ret_type, c.info, f"'returns' of '{c.name}'")
+
+
+def embedded(t):
+    """Names of the types whose C value t holds by value (arrays are pointers)."""
+    if isinstance(t, Object):
+        return ([t.base_name] + [m.type_name for m in t.local_members] +
+                [b for _, b in t.variants])
+    if isinstance(t, Alternate):
+        return [m.type_name for m in t.members]
+    return []
 
 
 def json_kind(t):
