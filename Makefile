@@ -19,7 +19,8 @@ CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 LDFLAGS     += -fsanitize=address,undefined
 endif
 GEN       := $(BUILD)/qapi
-INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd -I$(GEN)
+INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd \
+	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -I$(GEN)
 CFLAGS    += $(CFLAGS_BASE) $(INCLUDES)
 LDLIBS    += $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) -lpthread
 
@@ -34,12 +35,18 @@ UTIL_SRC  := userspace/util/log.c userspace/util/loop.c userspace/util/json_stre
 	userspace/util/json_write.c
 QMP_SRC   := userspace/qmp/qapi_rt.c userspace/qmp/qmp_server.c userspace/qmp/qmp_control.c \
 	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c
-ENGINE_SRC:= userspace/engine/uri.c userspace/engine/migrate.c
-KMIGD_SRC := userspace/kmigd/main.c
+ENGINE_SRC:= userspace/engine/uri.c userspace/engine/migrate.c userspace/engine/precopy.c \
+	userspace/engine/incoming.c userspace/engine/ratelimit.c userspace/engine/workload.c
+XPORT_SRC := userspace/xport/xport_fd.c
+TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c
+LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
+KMIGD_SRC := userspace/kmigd/main.c userspace/kmigd/wl_server.c
 CLI_SRC   := userspace/cli/kmig.c
+DIRTYGEN_SRC := userspace/workload/dirtygen.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(GEN_C))
+LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(XPORT_SRC) $(TRACK_SRC) \
+	$(LIBKMIG_SRC) $(GEN_C))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -47,7 +54,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/bin/kmigd $(BUILD)/bin/kmig
+all: $(BUILD)/bin/kmigd $(BUILD)/bin/kmig $(BUILD)/bin/kmig-dirtygen
 
 # The generator rewrites only changed files; the stamp orders the rule.
 $(GEN)/.stamp: $(SCHEMA_SRC) $(QAPIGEN)
@@ -69,6 +76,10 @@ $(BUILD)/bin/kmigd: $(call obj,$(KMIGD_SRC)) $(BUILD)/lib/libkmigd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/kmig: $(call obj,$(CLI_SRC)) $(BUILD)/lib/libkmigd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/kmig-dirtygen: $(call obj,$(DIRTYGEN_SRC)) $(BUILD)/lib/libkmigd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -27,7 +27,7 @@ static int setup(void **state)
 	memset(&d, 0, sizeof(d));
 	kmigd_params_init(&d.params);
 	d.mig = kmig_mig_new(NULL, NULL);
-	d.runstate = RUN_STATE_RUNNING;
+	d.wl_listen_fd = -1;
 	return d.mig ? 0 : -1;
 }
 

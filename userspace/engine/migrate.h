@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * migrate.h: the migration state machine, source and destination side.
+ * migrate.h: the migration engine's public face: the state machine, source
+ * and destination, as the QMP layer drives it.
  *
  * States follow QEMU: none -> setup -> active -> completed | failed, and
- * cancelling -> cancelled.  The source side runs on its own thread; every
- * status change is reported through the notify callback *on that thread*,
- * so the daemon must bounce it to its loop before touching QMP state.
+ * cancelling -> cancelled.  Each migration runs on its own thread; status
+ * changes and passes are reported through the hooks *on that thread*, so the
+ * daemon bounces them to its loop before touching QMP state.
  */
 #ifndef KMIG_MIGRATE_H
 #define KMIG_MIGRATE_H
@@ -15,6 +16,8 @@
 
 #include "qapi_rt.h"
 #include "uri.h"
+
+struct kmig_workload;
 
 enum kmig_mig_status {
 	KMIG_MIG_NONE,
@@ -26,23 +29,69 @@ enum kmig_mig_status {
 	KMIG_MIG_FAILED,
 };
 
-typedef void (*kmig_mig_notify)(void *opaque, enum kmig_mig_status st);
+/**
+ * struct kmig_mig_hooks - what the engine tells its owner (any thread)
+ * @status:        the status changed
+ * @pass:          a new precopy pass (1, 2, ...) began
+ * @workload_done: the engine no longer uses the workload it borrowed
+ */
+struct kmig_mig_hooks {
+	void (*status)(void *opaque, enum kmig_mig_status st);
+	void (*pass)(void *opaque, unsigned int pass);
+	void (*workload_done)(void *opaque);
+};
+
+/** struct kmig_tuning - parameters the engine reads while it runs */
+struct kmig_tuning {
+	uint64_t max_bandwidth;		/* bytes/s, 0 = unlimited */
+	uint64_t downtime_limit_ms;
+};
 
 /**
- * struct kmig_mig_info - a consistent snapshot for query-migrate
- * @status:        current state
- * @error_desc:    why it failed ("" when no text: QEMU then sends none)
- * @setup_ms:      time spent in setup (valid once active)
- * @total_ms:      time since start (frozen when it ended)
- * @listen_host:   destination: address being listened on ("" if none)
- * @listen_port:   destination: tcp port or unix path being listened on
- * @listen_unix:   destination: whether the listener is a unix socket
+ * struct kmig_mig_stats - counters for query-migrate (QEMU's meanings)
+ * All byte counts are bytes on the wire unless named *_pages.
+ */
+struct kmig_mig_stats {
+	uint64_t total;			/* RAM bytes being migrated */
+	uint64_t transferred;		/* stream bytes sent so far */
+	uint64_t remaining;		/* dirty bytes still to send */
+	uint64_t duplicate;		/* zero pages sent as headers only */
+	uint64_t normal;		/* full pages sent */
+	uint64_t normal_bytes;
+	uint64_t dirty_sync_count;	/* harvests */
+	uint64_t dirty_pages_rate;	/* pages/s dirtied, last pass */
+	uint64_t pages_per_second;
+	uint64_t precopy_bytes;		/* sent while the workload ran */
+	uint64_t downtime_bytes;	/* sent while it was stopped */
+	double mbps;
+	int64_t expected_downtime_ms;
+	int64_t downtime_ms;
+	unsigned int passes;
+};
+
+/**
+ * struct kmig_mig_info - a consistent snapshot for query-migrate / -status
+ * @status:       current state
+ * @dest:         this side is a destination
+ * @paused:       the source workload is stopped for the final copy
+ * @error_desc:   why it failed ("" when there is no text: QEMU then sends none)
+ * @setup_ms:     time spent in setup (valid once active)
+ * @total_ms:     time since start (frozen when it ended)
+ * @stats:        counters (source side)
+ * @tracker:      dirty tracker in use ("" until known)
+ * @transport:    channel in use ("" until known)
+ * @listen_*:     destination: where it listens (listen_port "" if not)
  */
 struct kmig_mig_info {
 	enum kmig_mig_status status;
+	bool dest;
+	bool paused;
 	char error_desc[512];
 	int64_t setup_ms;
 	int64_t total_ms;
+	struct kmig_mig_stats stats;
+	char tracker[32];
+	char transport[16];
 	char listen_host[256];
 	char listen_port[4096];
 	bool listen_unix;
@@ -50,9 +99,20 @@ struct kmig_mig_info {
 
 struct kmig_mig;
 
-struct kmig_mig *kmig_mig_new(kmig_mig_notify notify, void *opaque);
+struct kmig_mig *kmig_mig_new(const struct kmig_mig_hooks *hooks, void *opaque);
 /* cancels and joins whatever runs; accepts NULL */
 void kmig_mig_free(struct kmig_mig *m);
+
+void kmig_mig_set_tuning(struct kmig_mig *m, const struct kmig_tuning *t);
+
+/*
+ * The registered workload (loop thread).  attach: -EBUSY if one is already
+ * attached.  detach: false while a migration still uses it (then the owner
+ * waits for workload_done); on true the caller may free it.
+ */
+int kmig_mig_attach_workload(struct kmig_mig *m, struct kmig_workload *w);
+bool kmig_mig_detach_workload(struct kmig_mig *m, struct kmig_workload *w);
+bool kmig_mig_workload_busy(struct kmig_mig *m);
 
 /* true while a source migration is in setup/active/cancelling */
 bool kmig_mig_in_progress(struct kmig_mig *m);

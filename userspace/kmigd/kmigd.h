@@ -13,6 +13,7 @@
 struct kmig_loop;
 struct kmig_qmp_server;
 struct kmig_mig;
+struct kmig_workload;
 
 /**
  * struct kmigd - one agent
@@ -22,7 +23,9 @@ struct kmig_mig;
  * @params:    migration parameters as query-migrate-parameters reports them
  * @caps:      migration capabilities, indexed by MigrationCapability
  * @incoming:  started with --incoming (defer or a URI)
- * @runstate:  what query-status reports for the workload
+ * @wl:        the registered workload (also attached to @mig), or NULL
+ * @wl_watched: @wl's socket is in the loop (not while a migration owns it)
+ * @wl_listen_fd, @wl_path: the workload socket
  */
 struct kmigd {
 	struct kmig_loop *loop;
@@ -31,10 +34,15 @@ struct kmigd {
 	MigrationParameters params;
 	bool caps[MIGRATION_CAPABILITY__MAX];
 	bool incoming;
-	RunState runstate;
+	struct kmig_workload *wl;
+	bool wl_watched;
+	int wl_listen_fd;
+	char wl_path[108];
 };
 
 /* defaults of every parameter, as QEMU 7.2 reports them */
 void kmigd_params_init(MigrationParameters *p);
+/* hands the parameters the engine reads while running to it */
+void kmigd_params_push(struct kmigd *d);
 
 #endif

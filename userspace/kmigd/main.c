@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "qapi-events.h"
 #include "qmp_server.h"
+#include "wl_server.h"
 
 static struct kmig_loop *g_loop;	/* only for the signal handler */
 
@@ -26,9 +27,12 @@ static void on_signal(int sig)
 		kmig_loop_stop(g_loop);
 }
 
-struct status_post {
+/* an engine report on its way to the loop thread */
+struct engine_post {
 	struct kmigd *d;
+	enum { POST_STATUS, POST_PASS, POST_WORKLOAD } what;
 	enum kmig_mig_status st;
+	unsigned int pass;
 };
 
 static const MigrationStatus status_map[] = {
@@ -41,38 +45,65 @@ static const MigrationStatus status_map[] = {
 	[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
 };
 
-/* loop thread: a status change becomes a MIGRATION event if enabled */
-static void emit_status(void *arg)
+/* loop thread: events (when the capability is on) and workload hand-back */
+static void on_engine_post(void *arg)
 {
-	struct status_post *p = arg;
+	struct engine_post *p = arg;
+	struct kmig_event_sink *sink = kmig_qmp_server_sink(p->d->qmp);
+	bool events = p->d->caps[MIGRATION_CAPABILITY_EVENTS];
 
-	if (p->d->caps[MIGRATION_CAPABILITY_EVENTS])
-		qapi_event_send_migration(kmig_qmp_server_sink(p->d->qmp), status_map[p->st]);
+	if (p->what == POST_STATUS && events)
+		qapi_event_send_migration(sink, status_map[p->st]);
+	else if (p->what == POST_PASS && events)
+		qapi_event_send_migration_pass(sink, p->pass);
+	else if (p->what == POST_WORKLOAD)
+		kmigd_wl_returned(p->d);
 	free(p);
 }
 
-/* engine thread (or loop thread): hand the change to the loop */
-static void on_status(void *opaque, enum kmig_mig_status st)
+/* engine thread (or loop thread): hand the report to the loop */
+static void post(struct kmigd *d, int what, enum kmig_mig_status st, unsigned int pass)
 {
-	struct kmigd *d = opaque;
-	struct status_post *p = malloc(sizeof(*p));
+	struct engine_post *p = malloc(sizeof(*p));
 
 	if (p) {
 		/* filled before posting: the loop thread may run it at once */
-		p->d = d;
-		p->st = st;
+		*p = (struct engine_post){ .d = d, .what = what, .st = st, .pass = pass };
 	}
-	if (!p || kmig_loop_post(d->loop, emit_status, p) < 0) {
-		kmig_log(KMIG_LOG_WARN, "kmigd", "dropped MIGRATION event: out of memory");
+	if (!p || kmig_loop_post(d->loop, on_engine_post, p) < 0) {
+		kmig_log(KMIG_LOG_WARN, "kmigd", "dropped an engine report: out of memory");
 		free(p);
 	}
 }
 
+static void hook_status(void *opaque, enum kmig_mig_status st)
+{
+	post(opaque, POST_STATUS, st, 0);
+}
+
+static void hook_pass(void *opaque, unsigned int pass)
+{
+	post(opaque, POST_PASS, 0, pass);
+}
+
+static void hook_workload_done(void *opaque)
+{
+	post(opaque, POST_WORKLOAD, 0, 0);
+}
+
+static const struct kmig_mig_hooks hooks = {
+	.status = hook_status,
+	.pass = hook_pass,
+	.workload_done = hook_workload_done,
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kmigd --qmp PATH [--qmp-tcp HOST:PORT] [--incoming defer|URI] [-v]\n"
+		"usage: kmigd --qmp PATH [--workload PATH] [--qmp-tcp HOST:PORT]\n"
+		"             [--incoming defer|URI] [-v]\n"
 		"  --qmp PATH          QMP unix socket (created mode 0600)\n"
+		"  --workload PATH     socket workloads (libkmig) register on (mode 0600)\n"
 		"  --qmp-tcp HOST:PORT also serve QMP on TCP (keep it on loopback)\n"
 		"  --incoming defer    wait for migrate-incoming (destination)\n"
 		"  --incoming URI      listen for a migration at URI at start-up\n"
@@ -84,12 +115,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "qmp", required_argument, NULL, 'q' },
 		{ "qmp-tcp", required_argument, NULL, 't' },
+		{ "workload", required_argument, NULL, 'w' },
 		{ "incoming", required_argument, NULL, 'i' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *qmp_path = NULL, *qmp_tcp = NULL, *incoming = NULL;
+	const char *qmp_path = NULL, *qmp_tcp = NULL, *incoming = NULL, *wl_path = NULL;
 	struct kmigd d = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	int c, ret = 1;
@@ -98,6 +130,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'q': qmp_path = optarg; break;
 		case 't': qmp_tcp = optarg; break;
+		case 'w': wl_path = optarg; break;
 		case 'i': incoming = optarg; break;
 		case 'v': kmig_log_max = KMIG_LOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
@@ -109,10 +142,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	kmigd_params_init(&d.params);
-	d.runstate = incoming ? RUN_STATE_INMIGRATE : RUN_STATE_RUNNING;
 	d.incoming = incoming != NULL;
+	d.wl_listen_fd = -1;
 	d.loop = kmig_loop_new();
-	d.mig = kmig_mig_new(on_status, &d);
+	d.mig = kmig_mig_new(&hooks, &d);
 	d.qmp = d.loop ? kmig_qmp_server_new(d.loop, &d) : NULL;
 	if (!d.loop || !d.mig || !d.qmp) {
 		fprintf(stderr, "kmigd: out of memory at start-up\n");
@@ -123,6 +156,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kmigd: cannot open the QMP socket (see above)\n");
 		goto out;
 	}
+	if (wl_path && kmigd_wl_listen(&d, wl_path) < 0) {
+		fprintf(stderr, "kmigd: cannot open the workload socket (see above)\n");
+		goto out;
+	}
+	kmigd_params_push(&d);
 	if (incoming && strcmp(incoming, "defer")) {
 		struct kmig_uri uri;
 		struct kmig_err err = { 0 };
@@ -143,9 +181,14 @@ int main(int argc, char **argv)
 	ret = kmig_loop_run(d.loop) < 0;
 out:
 	g_loop = NULL;
+	if (d.mig)
+		kmig_mig_cancel(d.mig);
 	kmig_mig_free(d.mig);	/* joins the engine thread: no posts after this */
+	d.mig = NULL;
 	if (d.loop)
 		kmig_loop_run_pending(d.loop);
+	if (d.loop)
+		kmigd_wl_close(&d);
 	kmig_qmp_server_free(d.qmp);
 	qapi_clear_MigrationParameters(&d.params);
 	kmig_loop_free(d.loop);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kmigd.h"
+#include "migrate.h"
 #include "qapi-commands.h"
 #include "qmp_server.h"
 
@@ -75,10 +76,21 @@ int qmp_marshal_query_qmp_schema(struct kmig_qmp_ctx *ctx, struct json_object *a
 	return 0;
 }
 
+/* the workload's run state, derived from the migration, as QEMU names it */
 int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err *err)
 {
-	ret->status = ctx->d->runstate;
-	ret->running = ctx->d->runstate == RUN_STATE_RUNNING;
+	struct kmig_mig_info mi;
+
+	kmig_mig_get_info(ctx->d->mig, &mi);
+	if (mi.paused)
+		ret->status = RUN_STATE_FINISH_MIGRATE;
+	else if (!mi.dest && mi.status == KMIG_MIG_COMPLETED)
+		ret->status = RUN_STATE_POSTMIGRATE;
+	else if (ctx->d->incoming && mi.status != KMIG_MIG_COMPLETED)
+		ret->status = RUN_STATE_INMIGRATE;
+	else
+		ret->status = RUN_STATE_RUNNING;
+	ret->running = ret->status == RUN_STATE_RUNNING;
 	ret->singlestep = false;
 	return 0;
 }

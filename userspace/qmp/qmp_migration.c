@@ -50,32 +50,77 @@ static int fill_listen(const struct kmig_mig_info *mi, MigrationInfo *ret, struc
 	return sa->u.inet.host && sa->u.inet.port ? 0 : nomem(err);
 }
 
+static void fill_ram(const struct kmig_mig_info *mi, MigrationInfo *ret)
+{
+	const struct kmig_mig_stats *s = &mi->stats;
+	MigrationStats *r = &ret->ram;
+
+	ret->has_ram = true;
+	r->transferred = s->transferred;
+	r->remaining = s->remaining;
+	r->total = s->total;
+	r->duplicate = s->duplicate;
+	r->normal = s->normal;
+	r->normal_bytes = s->normal_bytes;
+	r->dirty_pages_rate = s->dirty_pages_rate;
+	r->mbps = s->mbps;
+	r->dirty_sync_count = s->dirty_sync_count;
+	r->page_size = 4096;
+	r->pages_per_second = s->pages_per_second;
+	r->precopy_bytes = s->precopy_bytes;
+	r->downtime_bytes = s->downtime_bytes;
+}
+
+static int set_str(bool *has, char **dst, const char *src, struct kmig_err *err)
+{
+	if (!*src)
+		return 0;
+	*dst = strdup(src);
+	*has = *dst != NULL;
+	return *has ? 0 : nomem(err);
+}
+
 int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_err *err)
 {
 	struct kmig_mig_info mi;
 
 	kmig_mig_get_info(ctx->d->mig, &mi);
-	if (mi.listen_port[0] && mi.status == KMIG_MIG_NONE)
-		return fill_listen(&mi, ret, err);
+	if (mi.dest) {
+		/* QEMU's destination: listening shows only the address, no status */
+		if (mi.status != KMIG_MIG_SETUP && mi.status != KMIG_MIG_NONE) {
+			ret->has_status = true;
+			ret->status = status_map[mi.status];
+		}
+		if (mi.status == KMIG_MIG_FAILED &&
+		    set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err))
+			return -1;
+		return mi.listen_port[0] && mi.status != KMIG_MIG_FAILED ?
+			fill_listen(&mi, ret, err) : 0;
+	}
 	if (mi.status == KMIG_MIG_NONE)
 		return 0;	/* {} before any migration, as QEMU */
 	ret->has_status = true;
 	ret->status = status_map[mi.status];
 	switch (mi.status) {
 	case KMIG_MIG_FAILED:
-		if (mi.error_desc[0]) {
-			ret->has_error_desc = true;
-			ret->error_desc = strdup(mi.error_desc);
-			if (!ret->error_desc)
-				return nomem(err);
-		}
-		break;
+		return set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err);
 	case KMIG_MIG_ACTIVE:
 	case KMIG_MIG_CANCELLING:
+		ret->has_expected_downtime = true;
+		ret->expected_downtime = mi.stats.expected_downtime_ms;
+		/* fall through */
 	case KMIG_MIG_COMPLETED:
 		ret->has_setup_time = ret->has_total_time = true;
 		ret->setup_time = mi.setup_ms;
 		ret->total_time = mi.total_ms;
+		if (mi.status == KMIG_MIG_COMPLETED) {
+			ret->has_downtime = true;
+			ret->downtime = mi.stats.downtime_ms;
+		}
+		fill_ram(&mi, ret);
+		if (set_str(&ret->has_x_kmig_tracker, &ret->x_kmig_tracker, mi.tracker, err) ||
+		    set_str(&ret->has_x_kmig_transport, &ret->x_kmig_transport, mi.transport, err))
+			return -1;
 		break;
 	default:
 		break;	/* setup and cancelled carry only the status */

@@ -62,6 +62,16 @@ void kmigd_params_init(MigrationParameters *p)
 	p->tls_authz = strdup("");
 }
 
+void kmigd_params_push(struct kmigd *d)
+{
+	struct kmig_tuning t = {
+		.max_bandwidth = d->params.max_bandwidth,
+		.downtime_limit_ms = d->params.downtime_limit,
+	};
+
+	kmig_mig_set_tuning(d->mig, &t);
+}
+
 static bool range_err(struct kmig_err *err, const char *name, const char *what)
 {
 	kmig_err_generic(err, "Parameter '%s' expects %s", name, what);
@@ -168,6 +178,7 @@ int qmp_migrate_set_parameters(struct kmig_qmp_ctx *ctx, const MigrateSetParamet
 		goto fail;
 	qapi_clear_MigrationParameters(&ctx->d->params);
 	ctx->d->params = next;
+	kmigd_params_push(ctx->d);	/* max-bandwidth etc. take effect at once */
 	return 0;
 fail:
 	qapi_clear_MigrationParameters(&next);

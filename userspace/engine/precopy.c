@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * precopy.c: the source side of a migration.  Connects, arms one dirty
+ * tracker per RAM block, sends every page, then keeps sending what the
+ * workload dirtied until the rest fits in the downtime limit at the
+ * measured bandwidth; then stops the workload, sends the last pages, its
+ * device state and per-block checksums, and waits for the destination to
+ * say the workload runs there.  Any failure or cancel resumes the workload
+ * on the source, its memory untouched (the source only ever reads it).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mig_internal.h"
+#include "pagehash.h"
+#include "ratelimit.h"
+#include "tracker.h"
+#include "wire.h"
+#include "workload.h"
+
+#define PAUSE_TIMEOUT_MS   10000
+#define RESUMED_TIMEOUT_MS 60000
+#define BATCH_IOV          64
+
+/** struct src_block - per-block source state */
+struct src_block {
+	struct kmig_block *b;
+	uint64_t npages;
+	uint64_t *dirty;	/* bit i: page i must be (re)sent */
+	uint64_t *hash;		/* content hash of what page i last carried */
+	struct kmig_tracker tr;
+	bool tr_open;
+};
+
+/** struct src - one source migration */
+struct src {
+	struct kmig_mig *m;
+	struct kmig_workload *wl;
+	struct src_block *blk;
+	unsigned int nblk;
+	struct kmig_ratelimit rl;
+	bool downtime;		/* the workload is stopped */
+	char err[512];
+	/* a batch of records being assembled for one writev */
+	struct iovec iov[BATCH_IOV];
+	struct kmig_wire_rec rec[BATCH_IOV];
+	int niov, nrec;
+	uint64_t batch_bytes;
+	uint64_t zero_hash;
+};
+
+static uint64_t words(uint64_t npages)
+{
+	return (npages + 63) / 64;
+}
+
+static void stats_add(struct src *s, uint64_t bytes, uint64_t normal, uint64_t zero)
+{
+	struct kmig_mig *m = s->m;
+
+	pthread_mutex_lock(&m->lock);
+	m->stats.transferred += bytes;
+	if (s->downtime)
+		m->stats.downtime_bytes += bytes;
+	else
+		m->stats.precopy_bytes += bytes;
+	m->stats.normal += normal;
+	m->stats.normal_bytes += normal * KMIG_PAGE_SIZE;
+	m->stats.duplicate += zero;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int flush(struct src *s)
+{
+	struct kmig_mig *m = s->m;
+	uint64_t rate;
+	int ret;
+
+	if (!s->niov)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	rate = s->downtime ? 0 : m->tuning.max_bandwidth;	/* no limit once stopped */
+	pthread_mutex_unlock(&m->lock);
+	if (!kmig_ratelimit_wait(&s->rl, s->batch_bytes, rate, &m->cancel))
+		return -ECANCELED;
+	ret = kmig_xport_writev(&m->x, s->iov, s->niov);
+	if (ret) {
+		snprintf(s->err, sizeof(s->err), "failed to write the migration stream: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	s->niov = s->nrec = 0;
+	s->batch_bytes = 0;
+	return 0;
+}
+
+/* queues a record header (+ payload) into the batch */
+static int queue(struct src *s, uint32_t type, uint32_t block, uint64_t off, uint32_t count,
+		 const void *payload, size_t plen)
+{
+	struct kmig_wire_rec *r;
+	int ret;
+
+	if (s->niov + 2 > BATCH_IOV || s->nrec == BATCH_IOV) {
+		ret = flush(s);
+		if (ret)
+			return ret;
+	}
+	r = &s->rec[s->nrec++];
+	*r = (struct kmig_wire_rec){ .type = type, .block = block, .offset = off, .count = count };
+	s->iov[s->niov++] = (struct iovec){ r, sizeof(*r) };
+	if (plen)
+		s->iov[s->niov++] = (struct iovec){ (void *)payload, plen };
+	s->batch_bytes += sizeof(*r) + plen;
+	stats_add(s, sizeof(*r) + plen, type == KMIG_REC_PAGES ? count : 0,
+		  type == KMIG_REC_ZERO ? count : 0);
+	/* big payloads go out at once so rate limiting stays smooth */
+	return s->batch_bytes >= (1u << 20) ? flush(s) : 0;
+}
+
+/*
+ * Sends pages [first, first+n) of block @bi (all marked dirty): runs of
+ * non-zero pages as PAGES records pointing into the mapping, runs of zero
+ * pages as ZERO records, recording each page's hash.
+ */
+static int send_run(struct src *s, unsigned int bi, uint64_t first, uint64_t n)
+{
+	struct src_block *sb = &s->blk[bi];
+	const uint8_t *base = sb->b->map;
+	uint64_t i = first, end = first + n;
+	int ret;
+
+	while (i < end) {
+		bool zero = kmig_page_is_zero(base + (i << KMIG_PAGE_SHIFT));
+		uint64_t j = i;
+
+		while (j < end && j - i < KMIG_WIRE_MAX_RUN) {
+			const uint8_t *p = base + (j << KMIG_PAGE_SHIFT);
+
+			if (j > i && kmig_page_is_zero(p) != zero)
+				break;
+			sb->hash[j] = zero ? s->zero_hash : kmig_page_hash(p);
+			j++;
+		}
+		if (zero)
+			ret = queue(s, KMIG_REC_ZERO, bi, i << KMIG_PAGE_SHIFT, j - i, NULL, 0);
+		else
+			ret = queue(s, KMIG_REC_PAGES, bi, i << KMIG_PAGE_SHIFT, j - i,
+				    base + (i << KMIG_PAGE_SHIFT), (j - i) << KMIG_PAGE_SHIFT);
+		if (ret)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+/* sends and clears every dirty page of every block; returns pages sent or -errno */
+static long send_dirty(struct src *s)
+{
+	long sent = 0;
+
+	for (unsigned int bi = 0; bi < s->nblk; bi++) {
+		struct src_block *sb = &s->blk[bi];
+
+		for (uint64_t w = 0; w < words(sb->npages); w++) {
+			uint64_t bits = sb->dirty[w];
+
+			sb->dirty[w] = 0;
+			while (bits) {
+				unsigned int lo = __builtin_ctzll(bits);
+				uint64_t run = bits >> lo;
+				unsigned int len = run == ~0ull ? 64 - lo : (unsigned int)__builtin_ctzll(~run);
+				int ret;
+
+				ret = send_run(s, bi, w * 64 + lo, len);
+				if (ret)
+					return ret;
+				sent += len;
+				bits &= len + lo == 64 ? 0 : ~0ull << (lo + len);
+			}
+			if (s->m->cancel)
+				return -ECANCELED;
+		}
+	}
+	return flush(s) ?: sent;
+}
+
+/* harvests every tracker; returns the number of dirty pages now pending */
+static long harvest(struct src *s)
+{
+	long total = 0;
+
+	for (unsigned int bi = 0; bi < s->nblk; bi++) {
+		struct src_block *sb = &s->blk[bi];
+		long n = kmig_tracker_harvest(&sb->tr, sb->dirty, sb->npages);
+
+		if (n < 0) {
+			snprintf(s->err, sizeof(s->err), "dirty tracking failed on block '%s': %s",
+				 sb->b->name, strerror((int)-n));
+			return n;
+		}
+	}
+	for (unsigned int bi = 0; bi < s->nblk; bi++)
+		for (uint64_t w = 0; w < words(s->blk[bi].npages); w++)
+			total += __builtin_popcountll(s->blk[bi].dirty[w]);
+	pthread_mutex_lock(&s->m->lock);
+	s->m->stats.dirty_sync_count++;
+	s->m->stats.remaining = (uint64_t)total * KMIG_PAGE_SIZE;
+	pthread_mutex_unlock(&s->m->lock);
+	return total;
+}
+
+static int setup_blocks(struct src *s)
+{
+	uint64_t total = 0;
+
+	s->nblk = s->wl->nblocks;
+	s->blk = calloc(s->nblk, sizeof(*s->blk));
+	if (!s->blk)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < s->nblk; i++) {
+		struct src_block *sb = &s->blk[i];
+		struct kmig_track_target t;
+		int ret;
+
+		sb->b = &s->wl->blocks[i];
+		sb->npages = sb->b->size >> KMIG_PAGE_SHIFT;
+		sb->dirty = calloc(words(sb->npages), sizeof(uint64_t));
+		sb->hash = calloc(sb->npages, sizeof(uint64_t));
+		if (!sb->dirty || !sb->hash)
+			return -ENOMEM;
+		t = (struct kmig_track_target){ .pid = s->wl->pid, .uffd = sb->b->uffd,
+						.addr = sb->b->wl_addr, .len = sb->b->size };
+		ret = kmig_tracker_open(&sb->tr, "auto", &t);
+		if (ret) {
+			snprintf(s->err, sizeof(s->err), "cannot track dirty pages of block '%s': %s",
+				 sb->b->name, strerror(-ret));
+			return ret;
+		}
+		sb->tr_open = true;
+		total += sb->b->size;
+	}
+	pthread_mutex_lock(&s->m->lock);
+	s->m->stats.total = total;
+	snprintf(s->m->tracker, sizeof(s->m->tracker), "%s", s->blk[0].tr.ops->name);
+	pthread_mutex_unlock(&s->m->lock);
+	return 0;
+}
+
+static void free_blocks(struct src *s)
+{
+	for (unsigned int i = 0; s->blk && i < s->nblk; i++) {
+		if (s->blk[i].tr_open)
+			kmig_tracker_close(&s->blk[i].tr);
+		free(s->blk[i].dirty);
+		free(s->blk[i].hash);
+	}
+	free(s->blk);
+}
+
+static int send_header(struct src *s)
+{
+	struct kmig_wire_hdr h = { .magic = KMIG_WIRE_MAGIC, .version = KMIG_WIRE_VERSION,
+				   .page_size = KMIG_WIRE_PAGE_SIZE, .nblocks = s->nblk };
+	struct kmig_wire_block *tab = calloc(s->nblk, sizeof(*tab));
+	struct iovec iov[2];
+	int ret;
+
+	if (!tab)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < s->nblk; i++) {
+		snprintf(tab[i].name, sizeof(tab[i].name), "%s", s->blk[i].b->name);
+		tab[i].size = s->blk[i].b->size;
+		h.total += tab[i].size;
+	}
+	iov[0] = (struct iovec){ &h, sizeof(h) };
+	iov[1] = (struct iovec){ tab, s->nblk * sizeof(*tab) };
+	ret = kmig_xport_writev(&s->m->x, iov, 2);
+	if (ret)
+		snprintf(s->err, sizeof(s->err), "failed to write the stream header: %s",
+			 strerror(-ret));
+	else
+		stats_add(s, sizeof(h) + s->nblk * sizeof(*tab), 0, 0);
+	free(tab);
+	return ret;
+}
+
+/* reads the destination's verdict from the return path */
+static int wait_resumed(struct src *s)
+{
+	struct pollfd p = { .fd = s->m->x.fd, .events = POLLIN };
+	struct kmig_wire_rec r;
+	char text[256];
+	int ret;
+
+	ret = poll(&p, 1, RESUMED_TIMEOUT_MS);
+	if (ret <= 0) {
+		snprintf(s->err, sizeof(s->err), "the destination did not confirm within %d s",
+			 RESUMED_TIMEOUT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	ret = kmig_xport_read(&s->m->x, &r, sizeof(r));
+	if (ret) {
+		snprintf(s->err, sizeof(s->err), "the destination closed the channel before "
+			 "confirming: %s", strerror(-ret));
+		return ret;
+	}
+	if (r.type == KMIG_REC_RESUMED && !r.count)
+		return 0;
+	if (r.type == KMIG_REC_ERROR && r.count < sizeof(text) &&
+	    !kmig_xport_read(&s->m->x, text, r.count)) {
+		text[r.count] = 0;
+		snprintf(s->err, sizeof(s->err), "the destination failed: %s", text);
+		return -EIO;
+	}
+	snprintf(s->err, sizeof(s->err), "bad reply from the destination (type %u)", r.type);
+	return -EPROTO;
+}
+
+
+/* the precopy passes; returns 0 once the rest fits the downtime limit */
+static int precopy(struct src *s)
+{
+	struct kmig_mig *m = s->m;
+
+	for (unsigned int pass = 1;; pass++) {
+		int64_t t0 = kmig_now_ns(), t1;
+		uint64_t sent0, sent1, bw, limit_ms, dirty;
+		long n;
+		int ret;
+
+		pthread_mutex_lock(&m->lock);
+		m->stats.passes = pass;
+		sent0 = m->stats.transferred;
+		pthread_mutex_unlock(&m->lock);
+		if (m->hooks && m->hooks->pass)
+			m->hooks->pass(m->opaque, pass);
+		ret = queue(s, KMIG_REC_PASS, 0, pass, 0, NULL, 0);
+		if (ret)
+			return ret;
+		n = send_dirty(s);
+		if (n < 0)
+			return (int)n;
+		n = harvest(s);
+		if (n < 0)
+			return (int)n;
+		t1 = kmig_now_ns();
+		dirty = (uint64_t)n;
+		pthread_mutex_lock(&m->lock);
+		sent1 = m->stats.transferred;
+		bw = (uint64_t)((sent1 - sent0) * 1e9 / (t1 - t0 + 1));	/* bytes/s */
+		m->stats.mbps = bw * 8.0 / 1e6;
+		m->stats.pages_per_second = (uint64_t)((sent1 - sent0) / KMIG_PAGE_SIZE * 1e9 /
+						       (t1 - t0 + 1));
+		m->stats.dirty_pages_rate = (uint64_t)(dirty * 1e9 / (t1 - t0 + 1));
+		m->stats.expected_downtime_ms = bw ? (int64_t)(dirty * KMIG_PAGE_SIZE * 1000 / bw) : 0;
+		limit_ms = m->tuning.downtime_limit_ms;
+		pthread_mutex_unlock(&m->lock);
+		kmig_log(KMIG_LOG_DEBUG, "precopy", "pass=%u dirty=%llu bw=%llu B/s", pass,
+			 (unsigned long long)dirty, (unsigned long long)bw);
+		/* threshold = bandwidth x downtime-limit, as QEMU */
+		if (dirty * KMIG_PAGE_SIZE <= bw * limit_ms / 1000)
+			return 0;
+	}
+}
+
+static int send_end(struct src *s, const void *state, uint32_t state_len)
+{
+	uint64_t *sums = calloc(s->nblk, sizeof(uint64_t));
+	int ret;
+
+	if (!sums)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < s->nblk; i++)
+		sums[i] = kmig_block_checksum(s->blk[i].hash, s->blk[i].npages);
+	ret = queue(s, KMIG_REC_STATE, 0, 0, state_len, state, state_len);
+	if (!ret)
+		ret = queue(s, KMIG_REC_END, 0, 0, s->nblk * 8, sums, s->nblk * 8);
+	if (!ret)
+		ret = flush(s);
+	free(sums);
+	return ret;
+}
+
+/* stop the workload, send the rest, hand over; 0 or -errno */
+static int switchover(struct src *s)
+{
+	struct kmig_mig *m = s->m;
+	void *state = NULL;
+	uint32_t state_len = 0;
+	int64_t t0;
+	long n;
+	int ret;
+
+	ret = kmig_workload_pause(s->wl, PAUSE_TIMEOUT_MS, &state, &state_len, s->err,
+				  sizeof(s->err));
+	if (ret)
+		return ret;
+	t0 = kmig_mig_now_ms();
+	s->downtime = true;
+	pthread_mutex_lock(&m->lock);
+	m->paused = true;
+	pthread_mutex_unlock(&m->lock);
+	n = harvest(s);
+	if (n >= 0)
+		n = send_dirty(s);
+	ret = n < 0 ? (int)n : send_end(s, state, state_len);
+	free(state);
+	if (!ret && m->x.has_return)
+		ret = wait_resumed(s);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->stats.downtime_ms = kmig_mig_now_ms() - t0;
+	m->stats.remaining = 0;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void *kmig_precopy_thread(void *arg)
+{
+	struct src s = { .m = arg, .zero_hash = kmig_zero_page_hash() };
+	struct kmig_mig *m = s.m;
+	int ret;
+
+	s.wl = kmig_mig_borrow_workload(m, KMIG_WL_ROLE_SRC, 0);
+	if (!s.wl) {
+		snprintf(s.err, sizeof(s.err), "no workload is registered with this kmigd "
+			 "(start one with libkmig, e.g. kmig-dirtygen)");
+		ret = -ENOENT;
+		goto out;
+	}
+	ret = kmig_xport_connect(&m->uri, &m->x, s.err, sizeof(s.err));
+	if (ret)
+		goto out;
+	kmig_mig_publish_xport(m, true);
+	ret = setup_blocks(&s);
+	if (!ret)
+		ret = harvest(&s) < 0 ? -EIO : 0;	/* the arm step: every page dirty */
+	if (!ret)
+		ret = send_header(&s);
+	if (ret)
+		goto out;
+	kmig_mig_set_status(m, KMIG_MIG_ACTIVE, NULL);
+	ret = precopy(&s);
+	if (!ret && !m->cancel)
+		ret = switchover(&s);
+out:
+	if (m->cancel)
+		ret = -ECANCELED;
+	if (s.wl && s.downtime) {
+		if (ret)
+			kmig_workload_resume(s.wl);	/* failed after the stop: run on here */
+		else
+			kmig_workload_migrated(s.wl);
+	}
+	free_blocks(&s);
+	if (m->x_open) {
+		kmig_mig_publish_xport(m, false);
+		kmig_xport_close(&m->x);
+	} else if (m->x.ops) {
+		kmig_xport_close(&m->x);
+	}
+	if (s.wl)
+		kmig_mig_return_workload(m);
+	if (ret == -ECANCELED) {
+		kmig_mig_set_status(m, KMIG_MIG_CANCELLED, NULL);
+	} else if (ret) {
+		kmig_log(KMIG_LOG_WARN, "precopy", "migration failed: %s", s.err);
+		kmig_mig_set_status(m, KMIG_MIG_FAILED, s.err[0] ? s.err : strerror(-ret));
+	} else {
+		kmig_mig_set_status(m, KMIG_MIG_COMPLETED, NULL);
+	}
+	return NULL;
+}

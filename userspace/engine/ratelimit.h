@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ratelimit.h: max-bandwidth enforcement as a token bucket refilled
+ * continuously at the configured rate, with a burst of one 100 ms window
+ * (QEMU's window).  The rate is re-read at every call, so a
+ * migrate-set-parameters during a migration takes effect at once.
+ */
+#ifndef KMIG_RATELIMIT_H
+#define KMIG_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kmig_ratelimit {
+	double tokens;		/* bytes that may go out now */
+	int64_t last_ns;	/* when tokens were last refilled */
+};
+
+int64_t kmig_now_ns(void);
+/*
+ * Blocks until @bytes may be sent at @rate bytes/s (0 = unlimited).
+ * Sleeps in short slices and returns early (false) once *@stop is set.
+ */
+bool kmig_ratelimit_wait(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate,
+			 const volatile bool *stop);
+
+#endif

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * workload.c: registers a workload's RAM blocks with kmigd and carries the
+ * engine's requests to it (see workload.h).  Everything received is
+ * checked: counts, names, sizes, roles, and that each memfd really is as
+ * large as the workload claims before kmigd maps it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "workload.h"
+
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do {
+		r = poll(&p, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : r == 0 ? -ETIMEDOUT : -errno;
+}
+
+/* one message of @type with a payload of exactly @len bytes (or up to @len if !exact) */
+static int expect(int sock, uint16_t type, void *buf, uint32_t len, bool exact, int timeout_ms,
+		  int fds[KMIG_WL_MAX_FDS], uint32_t *got)
+{
+	struct kmig_wl_hdr h;
+	int ret, spare[KMIG_WL_MAX_FDS];
+	int *f = fds ? fds : spare;
+
+	ret = wait_readable(sock, timeout_ms);
+	if (ret)
+		return ret;
+	ret = kmig_wl_recv(sock, &h, buf, len, f);
+	if (ret)
+		return ret;
+	if (!fds)
+		for (int i = 0; i < KMIG_WL_MAX_FDS; i++)
+			if (f[i] >= 0)
+				close(f[i]);
+	if (h.type != type || (exact && h.len != len)) {
+		if (fds)
+			for (int i = 0; i < KMIG_WL_MAX_FDS; i++)
+				if (f[i] >= 0)
+					close(f[i]);
+		return -EPROTO;
+	}
+	if (got)
+		*got = h.len;
+	return 0;
+}
+
+static void block_release(struct kmig_block *b)
+{
+	if (b->map)
+		munmap(b->map, b->size);
+	if (b->memfd >= 0)
+		close(b->memfd);
+	if (b->uffd >= 0)
+		close(b->uffd);
+	b->map = NULL;
+	b->memfd = b->uffd = -1;
+}
+
+void kmig_workload_free(struct kmig_workload *w)
+{
+	if (!w)
+		return;
+	for (unsigned int i = 0; i < w->nblocks; i++)
+		block_release(&w->blocks[i]);
+	if (w->sock >= 0)
+		close(w->sock);
+	free(w);
+}
+
+/* checks a received block and maps it; consumes the fds */
+static int block_setup(struct kmig_workload *w, const struct kmig_wl_block *wb, int fds[2],
+		       uint32_t page_size, char *err, size_t n)
+{
+	struct kmig_block *b = &w->blocks[w->nblocks];
+	bool want_uffd = w->role == KMIG_WL_ROLE_SRC;
+	struct stat st;
+	int prot = w->role == KMIG_WL_ROLE_SRC ? PROT_READ : PROT_READ | PROT_WRITE;
+
+	memset(b, 0, sizeof(*b));
+	b->memfd = fds[0];
+	b->uffd = fds[1];
+	if (b->memfd < 0 || (want_uffd != !!(wb->flags & KMIG_WL_BLOCK_F_UFFD)) ||
+	    (want_uffd && b->uffd < 0) || (!want_uffd && b->uffd >= 0) ||
+	    (wb->flags & ~KMIG_WL_BLOCK_F_UFFD) || wb->reserved) {
+		snprintf(err, n, "block message has the wrong descriptors or flags");
+		goto fail;
+	}
+	if (memchr(wb->name, 0, sizeof(wb->name)) == NULL || !wb->name[0]) {
+		snprintf(err, n, "block name is empty or not terminated");
+		goto fail;
+	}
+	memcpy(b->name, wb->name, sizeof(b->name));
+	for (unsigned int i = 0; i < w->nblocks; i++) {
+		if (!strcmp(w->blocks[i].name, b->name)) {
+			snprintf(err, n, "block '%s' registered twice", b->name);
+			goto fail;
+		}
+	}
+	if (!wb->size || wb->size % page_size || wb->size > (1ull << 44) ||
+	    wb->addr % page_size) {
+		snprintf(err, n, "block '%s': bad size %llu or address", b->name,
+			 (unsigned long long)wb->size);
+		goto fail;
+	}
+	if (fstat(b->memfd, &st) < 0 || (uint64_t)st.st_size < wb->size) {
+		snprintf(err, n, "block '%s': memfd is smaller than the %llu bytes claimed",
+			 b->name, (unsigned long long)wb->size);
+		goto fail;
+	}
+	b->size = wb->size;
+	b->wl_addr = wb->addr;
+	/*
+	 * Destination: allocate every page now, before any migration starts;
+	 * first-touch allocation costs seconds per GiB on this kind of VM.
+	 */
+	if (w->role == KMIG_WL_ROLE_DST && fallocate(b->memfd, 0, 0, b->size) < 0)
+		kmig_log(KMIG_LOG_WARN, "workload", "fallocate block=%s err=%s", b->name,
+			 strerror(errno));
+	b->map = mmap(NULL, b->size, prot, MAP_SHARED | MAP_POPULATE, b->memfd, 0);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		snprintf(err, n, "block '%s': mmap failed: %s", b->name, strerror(errno));
+		goto fail;
+	}
+	w->nblocks++;
+	return 0;
+fail:
+	block_release(b);
+	return -EINVAL;
+}
+
+struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err, size_t n)
+{
+	struct kmig_workload *w = calloc(1, sizeof(*w));
+	struct kmig_wl_hello hello;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	int ret;
+
+	if (!w) {
+		snprintf(err, n, "out of memory");
+		close(sock);
+		return NULL;
+	}
+	w->sock = sock;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+		snprintf(err, n, "cannot identify the workload: %s", strerror(errno));
+		goto fail;
+	}
+	w->pid = cred.pid;
+	ret = expect(sock, KMIG_WL_HELLO, &hello, sizeof(hello), true, timeout_ms, NULL, NULL);
+	if (ret) {
+		snprintf(err, n, "no valid HELLO from pid %d: %s", w->pid, strerror(-ret));
+		goto fail;
+	}
+	if (hello.version != KMIG_WL_VERSION || hello.page_size != 4096 ||
+	    (hello.role != KMIG_WL_ROLE_SRC && hello.role != KMIG_WL_ROLE_DST) ||
+	    !hello.nblocks || hello.nblocks > KMIG_WL_MAX_BLOCKS) {
+		snprintf(err, n, "HELLO from pid %d has unsupported version/role/page size/count",
+			 w->pid);
+		goto fail;
+	}
+	w->role = hello.role;
+	for (uint32_t i = 0; i < hello.nblocks; i++) {
+		struct kmig_wl_block wb;
+		int fds[KMIG_WL_MAX_FDS];
+
+		ret = expect(sock, KMIG_WL_BLOCK, &wb, sizeof(wb), true, timeout_ms, fds, NULL);
+		if (ret) {
+			snprintf(err, n, "no valid BLOCK %u from pid %d: %s", i, w->pid,
+				 strerror(-ret));
+			goto fail;
+		}
+		if (block_setup(w, &wb, fds, hello.page_size, err, n))
+			goto fail;
+	}
+	ret = expect(sock, KMIG_WL_READY, NULL, 0, true, timeout_ms, NULL, NULL);
+	if (ret) {
+		snprintf(err, n, "no READY from pid %d: %s", w->pid, strerror(-ret));
+		goto fail;
+	}
+	return w;
+fail:
+	kmig_workload_free(w);
+	return NULL;
+}
+
+int kmig_workload_pause(struct kmig_workload *w, int timeout_ms, void **state, uint32_t *len,
+			char *err, size_t n)
+{
+	void *buf = malloc(KMIG_WL_MAX_PAYLOAD);
+	int ret;
+
+	if (!buf) {
+		snprintf(err, n, "out of memory for the device state");
+		return -ENOMEM;
+	}
+	ret = kmig_wl_send(w->sock, KMIG_WL_PAUSE, NULL, 0, NULL, 0);
+	if (!ret)
+		ret = expect(w->sock, KMIG_WL_PAUSED, buf, KMIG_WL_MAX_PAYLOAD, false, timeout_ms,
+			     NULL, len);
+	if (ret) {
+		snprintf(err, n, "the workload (pid %d) did not pause: %s", w->pid,
+			 strerror(-ret));
+		free(buf);
+		return ret;
+	}
+	*state = buf;
+	return 0;
+}
+
+int kmig_workload_resume(struct kmig_workload *w)
+{
+	return kmig_wl_send(w->sock, KMIG_WL_RESUME, NULL, 0, NULL, 0);
+}
+
+int kmig_workload_migrated(struct kmig_workload *w)
+{
+	return kmig_wl_send(w->sock, KMIG_WL_MIGRATED, NULL, 0, NULL, 0);
+}
+
+int kmig_workload_failed(struct kmig_workload *w)
+{
+	return kmig_wl_send(w->sock, KMIG_WL_FAILED, NULL, 0, NULL, 0);
+}
+
+int kmig_workload_load(struct kmig_workload *w, const void *state, uint32_t len, int timeout_ms,
+		       char *err, size_t n)
+{
+	int ret = kmig_wl_send(w->sock, KMIG_WL_LOAD, state, len, NULL, 0);
+
+	if (!ret)
+		ret = expect(w->sock, KMIG_WL_STARTED, NULL, 0, true, timeout_ms, NULL, NULL);
+	if (ret)
+		snprintf(err, n, "the destination workload (pid %d) did not start: %s", w->pid,
+			 strerror(-ret));
+	return ret;
+}

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libkmig.c: the workload's side of wl_proto.h (see libkmig.h).  It owns
+ * the RAM blocks, hands their fds to kmigd, and turns kmigd's requests into
+ * callbacks, checking that each request comes in an order the protocol
+ * allows before acting on it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "libkmig.h"
+#include "wl_proto.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+_Static_assert(KMIG_RAM_NAME_MAX == KMIG_WL_NAME_MAX, "name limits agree");
+_Static_assert(KMIG_RAM_MAX_BLOCKS == KMIG_WL_MAX_BLOCKS, "block limits agree");
+_Static_assert(KMIG_STATE_MAX == KMIG_WL_MAX_PAYLOAD, "state limits agree");
+_Static_assert((int)KMIG_ROLE_SOURCE == (int)KMIG_WL_ROLE_SRC &&
+	       (int)KMIG_ROLE_DEST == (int)KMIG_WL_ROLE_DST, "roles agree");
+
+struct kmig_block {
+	char name[KMIG_WL_NAME_MAX];
+	void *addr;
+	size_t size;
+	int memfd;
+};
+
+struct kmig_ctx {
+	int sock;
+	int err;		/* sticky error once the connection is dropped */
+	enum kmig_role role;
+	enum kmig_state state;
+	struct kmig_callbacks cb;
+	void *opaque;
+	size_t page_size;
+	unsigned int nblocks;
+	struct kmig_block blocks[KMIG_WL_MAX_BLOCKS];
+};
+
+struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
+			      const struct kmig_callbacks *cb, void *opaque)
+{
+	struct kmig_ctx *ctx;
+	long ps = sysconf(_SC_PAGESIZE);
+
+	if (sock < 0 || (role != KMIG_ROLE_SOURCE && role != KMIG_ROLE_DEST) || ps <= 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return NULL;
+	ctx->sock = sock;
+	ctx->role = role;
+	ctx->state = KMIG_STATE_NEW;
+	if (cb)
+		ctx->cb = *cb;
+	ctx->opaque = opaque;
+	ctx->page_size = (size_t)ps;
+	return ctx;
+}
+
+struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
+			   const struct kmig_callbacks *cb, void *opaque)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct kmig_ctx *ctx;
+	int sock, e;
+
+	if (!agent_sock || !*agent_sock) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (strlen(agent_sock) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	strcpy(sa.sun_path, agent_sock);
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return NULL;
+	while (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		goto fail;
+	}
+	ctx = kmig_open_fd(sock, role, cb, opaque);
+	if (ctx)
+		return ctx;
+fail:
+	e = errno;
+	close(sock);
+	errno = e;
+	return NULL;
+}
+
+void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size)
+{
+	struct kmig_block *b;
+	unsigned int i;
+	void *addr;
+	int fd, e;
+
+	if (!ctx || !name || !*name || !size) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (strlen(name) >= KMIG_WL_NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	if (ctx->state != KMIG_STATE_NEW) {
+		errno = EBUSY;
+		return NULL;
+	}
+	if (ctx->nblocks == KMIG_WL_MAX_BLOCKS) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	for (i = 0; i < ctx->nblocks; i++) {
+		if (!strcmp(ctx->blocks[i].name, name)) {
+			errno = EEXIST;
+			return NULL;
+		}
+	}
+	if (size > (size_t)INT64_MAX - ctx->page_size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size = (size + ctx->page_size - 1) & ~(ctx->page_size - 1);
+
+	fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, (off_t)size) < 0)
+		goto fail;
+	addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (addr == MAP_FAILED)
+		goto fail;
+
+	b = &ctx->blocks[ctx->nblocks++];
+	strcpy(b->name, name);
+	b->addr = addr;
+	b->size = size;
+	b->memfd = fd;
+	return addr;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+/* Drops the connection: kmigd sees EOF; later calls return @err. */
+static int ctx_fail(struct kmig_ctx *ctx, int err)
+{
+	if (!ctx->err) {
+		ctx->err = err;
+		shutdown(ctx->sock, SHUT_RDWR);
+	}
+	return err;
+}
+
+/*
+ * The workload creates the uffd (it must: a uffd belongs to its creator's
+ * mm) and kmigd does UFFDIO_API and registration.  User-mode-only needs no
+ * privilege; -1 (old kernel, seccomp) just means kmigd tracks another way.
+ */
+static int uffd_create(void)
+{
+	return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+}
+
+int kmig_register(struct kmig_ctx *ctx)
+{
+	struct kmig_wl_hello hello;
+	unsigned int i;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->err)
+		return ctx->err;
+	if (ctx->state != KMIG_STATE_NEW)
+		return -EBUSY;
+	if (!ctx->nblocks)
+		return -EINVAL;
+
+	hello = (struct kmig_wl_hello){
+		.version = KMIG_WL_VERSION,
+		.role = ctx->role == KMIG_ROLE_SOURCE ? KMIG_WL_ROLE_SRC : KMIG_WL_ROLE_DST,
+		.nblocks = ctx->nblocks,
+		.page_size = (uint32_t)ctx->page_size,
+	};
+	r = kmig_wl_send(ctx->sock, KMIG_WL_HELLO, &hello, sizeof(hello), NULL, 0);
+	if (r)
+		return ctx_fail(ctx, r);
+
+	for (i = 0; i < ctx->nblocks; i++) {
+		const struct kmig_block *b = &ctx->blocks[i];
+		struct kmig_wl_block msg = {
+			.size = b->size,
+			.addr = (uint64_t)(uintptr_t)b->addr,
+		};
+		int fds[KMIG_WL_MAX_FDS] = { b->memfd, -1 };
+		unsigned int nfds = 1;
+
+		strcpy(msg.name, b->name);
+		if (ctx->role == KMIG_ROLE_SOURCE) {
+			fds[1] = uffd_create();
+			if (fds[1] >= 0) {
+				msg.flags |= KMIG_WL_BLOCK_F_UFFD;
+				nfds = 2;
+			}
+		}
+		r = kmig_wl_send(ctx->sock, KMIG_WL_BLOCK, &msg, sizeof(msg), fds, nfds);
+		/*
+		 * kmigd holds the only uffd reference from here on: if kmigd
+		 * dies, the uffd is released and write-protection with it, so
+		 * the workload can never be left blocked on a fault.
+		 */
+		if (fds[1] >= 0)
+			close(fds[1]);
+		if (r)
+			return ctx_fail(ctx, r);
+	}
+
+	r = kmig_wl_send(ctx->sock, KMIG_WL_READY, NULL, 0, NULL, 0);
+	if (r)
+		return ctx_fail(ctx, r);
+	ctx->state = KMIG_STATE_READY;
+	return 0;
+}
+
+int kmig_fd(const struct kmig_ctx *ctx)
+{
+	return ctx ? ctx->sock : -1;
+}
+
+enum kmig_state kmig_state(const struct kmig_ctx *ctx)
+{
+	return ctx ? ctx->state : KMIG_STATE_NEW;
+}
+
+/* PAUSE: stop, collect the device state, send it.  0 or -errno. */
+static int src_pause(struct kmig_ctx *ctx)
+{
+	void *blob = NULL;
+	size_t len = 0;
+	int r;
+
+	if (ctx->cb.pause && ctx->cb.pause(ctx->opaque))
+		return -ECANCELED;
+	if (ctx->cb.save_state && ctx->cb.save_state(ctx->opaque, &blob, &len))
+		r = -ECANCELED;
+	else if (len > KMIG_WL_MAX_PAYLOAD)
+		r = -EMSGSIZE;
+	else if (len && !blob)
+		r = -EINVAL;
+	else
+		r = kmig_wl_send(ctx->sock, KMIG_WL_PAUSED, blob, (uint32_t)len, NULL, 0);
+	free(blob);
+	if (r) {
+		/* the state never reached kmigd: nothing can run elsewhere */
+		if (ctx->cb.resume)
+			ctx->cb.resume(ctx->opaque);
+		return r;
+	}
+	ctx->state = KMIG_STATE_PAUSED;
+	return 0;
+}
+
+static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr)
+{
+	switch (hdr->type) {
+	case KMIG_WL_PAUSE:
+		if (ctx->state != KMIG_STATE_READY)
+			return -EPROTO;
+		return src_pause(ctx);
+	case KMIG_WL_RESUME:
+		if (ctx->state != KMIG_STATE_PAUSED)
+			return -EPROTO;
+		if (ctx->cb.resume)
+			ctx->cb.resume(ctx->opaque);
+		ctx->state = KMIG_STATE_READY;
+		return 0;
+	case KMIG_WL_MIGRATED:
+		if (ctx->state != KMIG_STATE_PAUSED)
+			return -EPROTO;
+		ctx->state = KMIG_STATE_MIGRATED;
+		if (ctx->cb.migrated)
+			ctx->cb.migrated(ctx->opaque);
+		return 1;
+	default:
+		return -EPROTO;
+	}
+}
+
+static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
+{
+	int r;
+
+	if (ctx->state != KMIG_STATE_READY)
+		return -EPROTO;
+	switch (hdr->type) {
+	case KMIG_WL_LOAD:
+		if (ctx->cb.load_state && ctx->cb.load_state(ctx->opaque, buf, hdr->len))
+			return -ECANCELED;
+		ctx->state = KMIG_STATE_STARTED;
+		r = kmig_wl_send(ctx->sock, KMIG_WL_STARTED, NULL, 0, NULL, 0);
+		return r ? r : 1;
+	case KMIG_WL_FAILED:
+		ctx->state = KMIG_STATE_FAILED;
+		return 1;
+	default:
+		return -EPROTO;
+	}
+}
+
+int kmig_dispatch(struct kmig_ctx *ctx)
+{
+	struct kmig_wl_hdr hdr;
+	void *buf = NULL;
+	size_t max = 0;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->err)
+		return ctx->err;
+	if (ctx->state == KMIG_STATE_NEW)
+		return -EINVAL;
+	/* only LOAD carries a payload; malloc only reserves address space */
+	if (ctx->role == KMIG_ROLE_DEST && ctx->state == KMIG_STATE_READY) {
+		max = KMIG_WL_MAX_PAYLOAD;
+		buf = malloc(max);
+		if (!buf)
+			return -ENOMEM;
+	}
+	r = kmig_wl_recv(ctx->sock, &hdr, buf, max, NULL);
+	if (!r)
+		r = ctx->role == KMIG_ROLE_SOURCE ? on_source(ctx, &hdr) : on_dest(ctx, &hdr, buf);
+	free(buf);
+	return r < 0 ? ctx_fail(ctx, r) : r;
+}
+
+void kmig_close(struct kmig_ctx *ctx)
+{
+	unsigned int i;
+
+	if (!ctx)
+		return;
+	for (i = 0; i < ctx->nblocks; i++) {
+		munmap(ctx->blocks[i].addr, ctx->blocks[i].size);
+		close(ctx->blocks[i].memfd);
+	}
+	close(ctx->sock);
+	free(ctx);
+}

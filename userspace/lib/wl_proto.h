@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wl_proto.h: the local protocol between a workload (through libkmig) and
+ * its kmigd, over a unix stream socket (kmigd --workload PATH).
+ *
+ * Why it exists: kmigd moves memory it does not own.  The workload hands
+ * over each RAM block as a memfd (kmigd maps it MAP_SHARED to read or fill
+ * it) plus, on the source, a userfaultfd it created, which kmigd arms for
+ * write-protect tracking of the workload's own mapping.  Control flows both
+ * ways: kmigd asks the workload to pause, to resume, or (on the
+ * destination) to load its device state and start.
+ *
+ * Every message is a fixed header followed by @len payload bytes; file
+ * descriptors ride as SCM_RIGHTS on the header's sendmsg.  All integers are
+ * in host byte order (both ends are on one host).  Each side rejects
+ * a bad magic, an unknown type, or a length over KMIG_WL_MAX_PAYLOAD.
+ *
+ * Conversation, source:      workload            kmigd
+ *                            HELLO(role=SRC) ->
+ *                            BLOCK + fds    ->   (once per block)
+ *                            READY          ->
+ *                                           <-   PAUSE       (switch-over)
+ *                            PAUSED + state ->
+ *                                           <-   RESUME      (failed/cancelled: run on)
+ *                                           <-   MIGRATED    (completed: stay stopped)
+ * Conversation, destination: HELLO(role=DST) -> BLOCK + memfd -> READY
+ *                                           <-   LOAD + state (memory is in place)
+ *                            STARTED        ->   (after the workload resumed)
+ *                                           <-   FAILED      (incoming migration failed)
+ */
+#ifndef KMIG_WL_PROTO_H
+#define KMIG_WL_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KMIG_WL_MAGIC       0x574d494bu	/* bytes "KIMW" on little-endian */
+#define KMIG_WL_VERSION     1u
+#define KMIG_WL_MAX_PAYLOAD (16u << 20)	/* device state and every message fit in this */
+#define KMIG_WL_NAME_MAX    64		/* block names, NUL included */
+#define KMIG_WL_MAX_BLOCKS  64
+#define KMIG_WL_MAX_FDS     2
+
+enum kmig_wl_type {
+	KMIG_WL_HELLO    = 1,	/* wl -> agent: struct kmig_wl_hello */
+	KMIG_WL_BLOCK    = 2,	/* wl -> agent: struct kmig_wl_block; fds: memfd [, uffd] */
+	KMIG_WL_READY    = 3,	/* wl -> agent: every block registered; no payload */
+	KMIG_WL_PAUSE    = 4,	/* agent -> wl: stop writing memory, send state */
+	KMIG_WL_PAUSED   = 5,	/* wl -> agent: payload = device state blob */
+	KMIG_WL_RESUME   = 6,	/* agent -> wl: carry on (migration failed/cancelled) */
+	KMIG_WL_MIGRATED = 7,	/* agent -> wl: migration completed, stay stopped */
+	KMIG_WL_LOAD     = 8,	/* agent -> wl (dst): payload = device state; then start */
+	KMIG_WL_STARTED  = 9,	/* wl -> agent (dst): resumed on the destination */
+	KMIG_WL_FAILED   = 10,	/* agent -> wl (dst): incoming migration failed */
+};
+
+enum kmig_wl_role {
+	KMIG_WL_ROLE_SRC = 1,	/* running workload whose memory may leave */
+	KMIG_WL_ROLE_DST = 2,	/* empty workload waiting for memory to arrive */
+};
+
+/** struct kmig_wl_hdr - every message starts with this (16 bytes) */
+struct kmig_wl_hdr {
+	uint32_t magic;
+	uint16_t type;		/* enum kmig_wl_type */
+	uint16_t nfds;		/* fds attached to this message */
+	uint32_t len;		/* payload bytes that follow */
+	uint32_t reserved;	/* 0 */
+};
+
+/** struct kmig_wl_hello - first message from the workload */
+struct kmig_wl_hello {
+	uint32_t version;	/* KMIG_WL_VERSION */
+	uint32_t role;		/* enum kmig_wl_role */
+	uint32_t nblocks;	/* BLOCK messages that follow (1..KMIG_WL_MAX_BLOCKS) */
+	uint32_t page_size;	/* the workload's page size (4096) */
+};
+
+/** struct kmig_wl_block - one RAM block; fds: memfd, then uffd on the source */
+struct kmig_wl_block {
+	char name[KMIG_WL_NAME_MAX];	/* NUL-terminated, unique per workload */
+	uint64_t size;		/* bytes, a multiple of page_size */
+	uint64_t addr;		/* where the workload mapped it (for tracking) */
+	uint32_t flags;		/* KMIG_WL_BLOCK_F_* */
+	uint32_t reserved;	/* 0 */
+};
+#define KMIG_WL_BLOCK_F_UFFD 1u	/* a userfaultfd (UFFD_USER_MODE_ONLY) is attached */
+
+/*
+ * Message I/O shared by both ends.  send: 0 or -errno.  recv: blocks for
+ * one whole message; fills *hdr, up to @max payload bytes into @payload
+ * (a larger message is an error: -EMSGSIZE), and up to KMIG_WL_MAX_FDS
+ * received fds into @fds (unused slots -1; the caller owns them);
+ * returns 0, -ECONNRESET on a clean EOF, or -errno / -EPROTO on bad input.
+ * @fds may be NULL when no fds are expected (any that arrive: -EPROTO).
+ * On any error received fds are closed and the stream is out of step: drop
+ * the connection.  Both also work on a non-blocking socket (they poll()).
+ */
+int kmig_wl_send(int sock, uint16_t type, const void *payload, uint32_t len,
+		 const int *fds, unsigned int nfds);
+int kmig_wl_recv(int sock, struct kmig_wl_hdr *hdr, void *payload, size_t max,
+		 int fds[KMIG_WL_MAX_FDS]);
+
+#endif

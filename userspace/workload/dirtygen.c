@@ -1,0 +1,847 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dirtygen.c: kmig-dirtygen, the test workload.  It keeps its RAM in one
+ * libkmig block and dirties pages at a chosen rate and pattern.  Every
+ * page's bytes follow from (page index, generation) and the generations
+ * travel in the device state, so a destination can check every page it got.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libkmig.h"
+
+#define DG_PAGE         4096u		/* content unit; page index = offset / DG_PAGE */
+#define DG_WORDS        (DG_PAGE / 8)
+#define DG_BATCH        256		/* pages written between stop-flag checks */
+#define DG_GOLDEN       0x9e3779b97f4a7c15ull
+#define DG_BLOB_MAGIC   0x31534744u	/* bytes "DGS1" on little-endian */
+#define DG_BLOB_VERSION 1u
+
+/* exit codes */
+#define DG_EXIT_OK      0
+#define DG_EXIT_SETUP   1		/* bad options, cannot connect or allocate */
+#define DG_EXIT_AGENT   2		/* agent went away / protocol error / migration failed */
+#define DG_EXIT_VERIFY  3		/* destination memory did not match */
+
+enum dg_pattern { DG_UNIFORM, DG_HOT, DG_SEQ };
+static const char *const dg_pattern_names[] = { "uniform", "hot", "seq" };
+
+/**
+ * struct dg_blob - the device state: this header, then uint32_t gens[npages]
+ * @magic:   DG_BLOB_MAGIC
+ * @version: DG_BLOB_VERSION
+ * @npages:  DG_PAGE-sized pages (entries in gens[]); both sides must agree
+ * @seed:    the source's --seed
+ * @rng:     writer RNG state (splitmix64), so the destination continues it
+ * @cursor:  next page of the seq pattern
+ * @writes:  page writes after the initial fill, summed over every host
+ * @hops:    migrations this memory went through before this one
+ * @gen_sum: sum of gens[], a cheap check that the blob arrived whole
+ */
+struct dg_blob {
+	uint32_t magic;
+	uint32_t version;
+	uint64_t npages;
+	uint64_t seed;
+	uint64_t rng;
+	uint64_t cursor;
+	uint64_t writes;
+	uint64_t hops;
+	uint64_t gen_sum;
+};
+_Static_assert(sizeof(struct dg_blob) == 64, "blob header is 64 bytes");
+
+struct dg {
+	/* options */
+	const char *agent, *name, *pidfile, *report, *csum_out;
+	enum kmig_role role;
+	uint64_t size, npages, hot_n;
+	uint64_t rate;			/* pages/s, 0 = flat out */
+	bool idle, verify;
+	enum dg_pattern pattern;
+	unsigned int hot_pct, zero_pct;
+	uint64_t seed;
+
+	struct kmig_ctx *kmig;
+	uint8_t *mem;
+	uint32_t *gens;			/* per page; 0 = never written (zero page) */
+
+	/* owned by the writer thread while it runs, by main otherwise */
+	uint64_t rng, cursor, writes, local_writes, hops;
+
+	pthread_t thr;
+	bool running;
+	int stop;			/* __atomic; set under @lock to wake a nap */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+
+	uint64_t pauses, resumes, verify_ok, verify_bad;
+	const char *outcome;
+};
+
+/* ---- page contents ---- */
+
+static inline uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t rng_next(uint64_t *s)
+{
+	*s += DG_GOLDEN;
+	return mix64(*s);
+}
+
+/* The content of page @idx at generation @gen: zero, or a splitmix64 run. */
+static void page_fill(uint64_t *w, uint64_t idx, uint32_t gen)
+{
+	uint64_t s;
+	unsigned int i;
+
+	if (!gen) {
+		memset(w, 0, DG_PAGE);
+		return;
+	}
+	s = mix64(idx << 32 | gen);
+	for (i = 0; i < DG_WORDS; i++)
+		w[i] = rng_next(&s);
+}
+
+static inline uint8_t *page_at(struct dg *d, uint64_t idx)
+{
+	return d->mem + idx * DG_PAGE;
+}
+
+/* ---- XXH64 (seed 0): the memory checksum, independent of the above ---- */
+
+#define XP1 11400714785074694791ull
+#define XP2 14029467366897019727ull
+#define XP3 1609587929392839161ull
+#define XP4 9650029242287828579ull
+#define XP5 2870177450012600261ull
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+	return x << r | x >> (64 - r);
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t xxh_round(uint64_t acc, uint64_t in)
+{
+	return rotl64(acc + in * XP2, 31) * XP1;
+}
+
+static inline uint64_t xxh_merge(uint64_t h, uint64_t v)
+{
+	return (h ^ xxh_round(0, v)) * XP1 + XP4;
+}
+
+static uint64_t xxh64(const void *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = p + len;
+	uint64_t h;
+
+	if (len >= 32) {
+		uint64_t v1 = XP1 + XP2, v2 = XP2, v3 = 0, v4 = -XP1;
+
+		do {
+			v1 = xxh_round(v1, rd64(p));
+			v2 = xxh_round(v2, rd64(p + 8));
+			v3 = xxh_round(v3, rd64(p + 16));
+			v4 = xxh_round(v4, rd64(p + 24));
+			p += 32;
+		} while ((size_t)(end - p) >= 32);
+		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+		h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
+	} else {
+		h = XP5;
+	}
+	h += len;
+	for (; end - p >= 8; p += 8)
+		h = rotl64(h ^ xxh_round(0, rd64(p)), 27) * XP1 + XP4;
+	if (end - p >= 4) {
+		uint32_t v;
+
+		memcpy(&v, p, sizeof(v));
+		h = rotl64(h ^ (uint64_t)v * XP1, 23) * XP2 + XP3;
+		p += 4;
+	}
+	for (; p < end; p++)
+		h = rotl64(h ^ *p * XP5, 11) * XP1;
+	h ^= h >> 33;
+	h *= XP2;
+	h ^= h >> 29;
+	h *= XP3;
+	return h ^ h >> 32;
+}
+
+static uint64_t mem_checksum(struct dg *d)
+{
+	return xxh64(d->mem, d->npages * DG_PAGE);
+}
+
+static uint64_t gen_sum(const struct dg *d)
+{
+	uint64_t i, s = 0;
+
+	for (i = 0; i < d->npages; i++)
+		s += d->gens[i];
+	return s;
+}
+
+/* ---- the writer thread ---- */
+
+static uint64_t pick_page(struct dg *d)
+{
+	uint64_t i;
+
+	switch (d->pattern) {
+	case DG_SEQ:
+		i = d->cursor;
+		d->cursor = (i + 1) % d->npages;
+		return i;
+	case DG_HOT:
+		if (rng_next(&d->rng) % 100 < 90)
+			return rng_next(&d->rng) % d->hot_n;
+		return rng_next(&d->rng) % d->npages;
+	default:
+		return rng_next(&d->rng) % d->npages;
+	}
+}
+
+static void write_one(struct dg *d)
+{
+	uint64_t idx = pick_page(d);
+	uint32_t gen = d->gens[idx] + 1;
+
+	if (!gen)
+		gen = 1;	/* wrapped: 0 is reserved for "never written" */
+	d->gens[idx] = gen;
+	page_fill((uint64_t *)page_at(d, idx), idx, gen);
+	d->writes++;
+	d->local_writes++;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps up to @ns (at most 10 ms); a stop request wakes it at once. */
+static void nap(struct dg *d, uint64_t ns)
+{
+	struct timespec ts;
+
+	if (ns > 10000000)
+		ns = 10000000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&d->lock);
+	if (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Token bucket: @rate pages/s, bursts of at most a tenth of a second. */
+static void *writer_main(void *arg)
+{
+	struct dg *d = arg;
+	double tokens = 0, burst = d->rate / 10.0;
+	uint64_t last = now_ns();
+
+	if (burst < 1)
+		burst = 1;
+	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t n = DG_BATCH;
+
+		if (d->rate) {
+			uint64_t t = now_ns();
+
+			tokens += (double)(t - last) * (double)d->rate / 1e9;
+			last = t;
+			if (tokens > burst)
+				tokens = burst;
+			if (tokens < 1) {
+				nap(d, (uint64_t)((1 - tokens) * 1e9 / (double)d->rate));
+				continue;
+			}
+			if (tokens < DG_BATCH)
+				n = (uint64_t)tokens;
+			tokens -= (double)n;
+		}
+		while (n--)
+			write_one(d);
+	}
+	return NULL;
+}
+
+static int writer_start(struct dg *d)
+{
+	int r;
+
+	if (d->idle || d->running)
+		return 0;
+	__atomic_store_n(&d->stop, 0, __ATOMIC_RELEASE);
+	r = pthread_create(&d->thr, NULL, writer_main, d);
+	if (r) {
+		fprintf(stderr, "dirtygen: cannot start the writer: %s\n", strerror(r));
+		return -r;
+	}
+	d->running = true;
+	return 0;
+}
+
+/* Returns once the writer has stopped: memory is quiet from then on. */
+static void writer_stop(struct dg *d)
+{
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->lock);
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thr, NULL);
+	d->running = false;
+}
+
+/* ---- files ---- */
+
+/* Writes @text to @path through a rename, so readers never see half. */
+static int write_file(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int bad;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	bad = fputs(text, f) < 0;
+	bad |= fclose(f) != 0;
+	if (bad || rename(tmp, path) < 0) {
+		int e = errno ? errno : EIO;
+
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}
+
+static void write_checksum(struct dg *d)
+{
+	char line[32];
+	int r;
+
+	if (!d->csum_out)
+		return;
+	snprintf(line, sizeof(line), "%016" PRIx64 "\n", mem_checksum(d));
+	r = write_file(d->csum_out, line);
+	if (r)
+		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->csum_out, strerror(-r));
+}
+
+static void write_report(struct dg *d)
+{
+	uint64_t i, zero = 0;
+	char line[1024];
+	int r;
+
+	if (!d->report)
+		return;
+	for (i = 0; i < d->npages; i++)
+		zero += !d->gens[i];
+	snprintf(line, sizeof(line),
+		 "{\"role\": \"%s\", \"pid\": %d, \"block\": \"%s\", \"size\": %" PRIu64
+		 ", \"pages\": %" PRIu64 ", \"outcome\": \"%s\", \"writes\": %" PRIu64
+		 ", \"local_writes\": %" PRIu64 ", \"hops\": %" PRIu64 ", \"pauses\": %" PRIu64
+		 ", \"resumes\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"gen_sum\": %" PRIu64
+		 ", \"checksum\": \"%016" PRIx64 "\", \"verify_ok\": %" PRIu64
+		 ", \"verify_bad\": %" PRIu64 "}\n",
+		 d->role == KMIG_ROLE_SOURCE ? "src" : "dst", (int)getpid(), d->name, d->size,
+		 d->npages, d->outcome, d->writes, d->local_writes, d->hops, d->pauses,
+		 d->resumes, zero, gen_sum(d), mem_checksum(d), d->verify_ok, d->verify_bad);
+	r = write_file(d->report, line);
+	if (r)
+		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->report, strerror(-r));
+}
+
+/* ---- libkmig callbacks ---- */
+
+static int cb_pause(void *opaque)
+{
+	struct dg *d = opaque;
+
+	writer_stop(d);
+	d->pauses++;
+	d->outcome = "paused";
+	write_checksum(d);
+	return 0;
+}
+
+static int cb_save_state(void *opaque, void **buf, size_t *len)
+{
+	struct dg *d = opaque;
+	size_t n = sizeof(struct dg_blob) + d->npages * sizeof(uint32_t);
+	struct dg_blob *b = malloc(n);
+
+	if (!b)
+		return -ENOMEM;
+	*b = (struct dg_blob){
+		.magic = DG_BLOB_MAGIC, .version = DG_BLOB_VERSION, .npages = d->npages,
+		.seed = d->seed, .rng = d->rng, .cursor = d->cursor, .writes = d->writes,
+		.hops = d->hops, .gen_sum = gen_sum(d),
+	};
+	memcpy(b + 1, d->gens, d->npages * sizeof(uint32_t));
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static void cb_resume(void *opaque)
+{
+	struct dg *d = opaque;
+
+	d->resumes++;
+	d->outcome = "running";
+	writer_start(d);
+}
+
+static void cb_migrated(void *opaque)
+{
+	struct dg *d = opaque;
+
+	d->outcome = "migrated";
+}
+
+static void verify_all(struct dg *d)
+{
+	uint64_t w[DG_WORDS], i;
+
+	for (i = 0; i < d->npages; i++) {
+		page_fill(w, i, d->gens[i]);
+		if (!memcmp(page_at(d, i), w, DG_PAGE)) {
+			d->verify_ok++;
+			continue;
+		}
+		if (d->verify_bad++ < 10)
+			fprintf(stderr, "verify: page %" PRIu64 " (gen %" PRIu32 ") differs\n",
+				i, d->gens[i]);
+	}
+	fprintf(stderr, "verify: %" PRIu64 " pages ok, %" PRIu64 " bad\n",
+		d->verify_ok, d->verify_bad);
+}
+
+static int cb_load_state(void *opaque, const void *buf, size_t len)
+{
+	struct dg *d = opaque;
+	struct dg_blob b;
+
+	if (len < sizeof(b)) {
+		fprintf(stderr, "dirtygen: device state too short (%zu bytes)\n", len);
+		return -EINVAL;
+	}
+	memcpy(&b, buf, sizeof(b));
+	if (b.magic != DG_BLOB_MAGIC || b.version != DG_BLOB_VERSION) {
+		fprintf(stderr, "dirtygen: device state is not dirtygen's (magic %08" PRIx32 ")\n",
+			b.magic);
+		return -EINVAL;
+	}
+	if (b.npages != d->npages || len != sizeof(b) + d->npages * sizeof(uint32_t)) {
+		fprintf(stderr, "dirtygen: source has %" PRIu64 " pages, we have %" PRIu64 "\n",
+			b.npages, d->npages);
+		return -EINVAL;
+	}
+	memcpy(d->gens, (const uint8_t *)buf + sizeof(b), d->npages * sizeof(uint32_t));
+	if (gen_sum(d) != b.gen_sum) {
+		fprintf(stderr, "dirtygen: device state damaged (generation sum)\n");
+		return -EINVAL;
+	}
+	d->seed = b.seed;
+	d->rng = b.rng;
+	d->cursor = b.cursor % d->npages;
+	d->writes = b.writes;
+	d->hops = b.hops + 1;
+	if (d->verify) {
+		verify_all(d);
+		if (d->verify_bad) {
+			d->outcome = "verify-failed";
+			return -EIO;
+		}
+	}
+	write_checksum(d);
+	if (writer_start(d))
+		return -EAGAIN;
+	d->outcome = "started";
+	return 0;
+}
+
+static const struct kmig_callbacks dg_callbacks = {
+	.pause = cb_pause,
+	.save_state = cb_save_state,
+	.resume = cb_resume,
+	.load_state = cb_load_state,
+	.migrated = cb_migrated,
+};
+
+/* ---- setup ---- */
+
+/* Generation 1 everywhere but a --zero-pct share of pages left at 0. */
+static void initial_fill(struct dg *d)
+{
+	uint64_t i;
+
+	for (i = 0; i < d->npages; i++) {
+		if (mix64(d->seed ^ (i * DG_GOLDEN)) % 100 < d->zero_pct)
+			continue;
+		d->gens[i] = 1;
+		page_fill((uint64_t *)page_at(d, i), i, 1);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmig-dirtygen --agent SOCK [options]\n"
+		"  --agent SOCK          kmigd's workload socket\n"
+		"  --role src|dst        running source (default) or waiting destination\n"
+		"  --size N[K|M|G|T]     RAM size (default 64M; rounded up to 4K pages)\n"
+		"  --block-name NAME     RAM block name (default ram0)\n"
+		"  --rate N|idle         pages written per second; 0 = flat out (default)\n"
+		"  --idle                write nothing after the initial fill\n"
+		"  --pattern P           uniform (default) | hot | seq\n"
+		"  --hot-pct N           hot: 90%% of writes go to the first N%% of pages (10)\n"
+		"  --zero-pct N          pages the initial fill leaves zero (5)\n"
+		"  --seed N              RNG seed (1)\n"
+		"  --verify              dst: check every page after the state loads\n"
+		"  --checksum-out FILE   write the memory's XXH64 (hex) on pause (src) or\n"
+		"                        after load/verify (dst)\n"
+		"  --pidfile FILE        written once registered with the agent\n"
+		"  --report FILE         JSON line with final stats, written on exit\n"
+		"exit: 0 ok, 1 setup error, 2 agent/migration failure, 3 verify mismatch\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	default: return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (!v || v > (UINT64_MAX >> shift) - DG_PAGE)
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_pct(const char *s, unsigned int lo, unsigned int *out)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) || v < lo || v > 100)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= KMIG_RAM_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+enum {
+	OPT_AGENT = 256, OPT_SIZE, OPT_NAME, OPT_ROLE, OPT_RATE, OPT_IDLE, OPT_PATTERN,
+	OPT_HOT, OPT_ZERO, OPT_SEED, OPT_VERIFY, OPT_PIDFILE, OPT_REPORT, OPT_CSUM,
+};
+
+static int parse_opts(struct dg *d, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "agent", required_argument, NULL, OPT_AGENT },
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "block-name", required_argument, NULL, OPT_NAME },
+		{ "role", required_argument, NULL, OPT_ROLE },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "idle", no_argument, NULL, OPT_IDLE },
+		{ "pattern", required_argument, NULL, OPT_PATTERN },
+		{ "hot-pct", required_argument, NULL, OPT_HOT },
+		{ "zero-pct", required_argument, NULL, OPT_ZERO },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "report", required_argument, NULL, OPT_REPORT },
+		{ "checksum-out", required_argument, NULL, OPT_CSUM },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *bad = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_AGENT: d->agent = optarg; break;
+		case OPT_SIZE: if (parse_size(optarg, &d->size)) bad = "--size"; break;
+		case OPT_NAME: d->name = optarg; if (!name_ok(optarg)) bad = "--block-name"; break;
+		case OPT_ROLE:
+			if (!strcmp(optarg, "src"))
+				d->role = KMIG_ROLE_SOURCE;
+			else if (!strcmp(optarg, "dst"))
+				d->role = KMIG_ROLE_DEST;
+			else
+				bad = "--role";
+			break;
+		case OPT_RATE:
+			if (!strcmp(optarg, "idle"))
+				d->idle = true;
+			else if (parse_u64(optarg, &d->rate))
+				bad = "--rate";
+			break;
+		case OPT_IDLE: d->idle = true; break;
+		case OPT_PATTERN:
+			for (d->pattern = DG_UNIFORM; d->pattern <= DG_SEQ; d->pattern++)
+				if (!strcmp(optarg, dg_pattern_names[d->pattern]))
+					break;
+			if (d->pattern > DG_SEQ)
+				bad = "--pattern";
+			break;
+		case OPT_HOT: if (parse_pct(optarg, 1, &d->hot_pct)) bad = "--hot-pct"; break;
+		case OPT_ZERO: if (parse_pct(optarg, 0, &d->zero_pct)) bad = "--zero-pct"; break;
+		case OPT_SEED: if (parse_u64(optarg, &d->seed)) bad = "--seed"; break;
+		case OPT_VERIFY: d->verify = true; break;
+		case OPT_PIDFILE: d->pidfile = optarg; break;
+		case OPT_REPORT: d->report = optarg; break;
+		case OPT_CSUM: d->csum_out = optarg; break;
+		case 'h': usage(stdout); exit(DG_EXIT_OK);
+		default: usage(stderr); return -1;
+		}
+		if (bad) {
+			fprintf(stderr, "dirtygen: bad value for %s: '%s'\n", bad, optarg);
+			return -1;
+		}
+	}
+	if (optind < argc || !d->agent) {
+		usage(stderr);
+		return -1;
+	}
+	d->npages = (d->size + DG_PAGE - 1) / DG_PAGE;
+	d->size = d->npages * DG_PAGE;
+	if (sizeof(struct dg_blob) + d->npages * sizeof(uint32_t) > KMIG_STATE_MAX) {
+		fprintf(stderr, "dirtygen: --size too large: the device state would exceed %u bytes\n",
+			KMIG_STATE_MAX);
+		return -1;
+	}
+	d->hot_n = d->npages * d->hot_pct / 100;
+	if (!d->hot_n)
+		d->hot_n = 1;
+	return 0;
+}
+
+/* ---- main ---- */
+
+/* Runs until a signal or the migration's end.  Returns the exit code. */
+static int run(struct dg *d, int sfd)
+{
+	bool ended = false;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = kmig_fd(d->kmig), .events = POLLIN },
+		};
+		int r;
+
+		if (poll(p, ended ? 1 : 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "dirtygen: poll: %s\n", strerror(errno));
+			return DG_EXIT_SETUP;
+		}
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				fprintf(stderr, "dirtygen: signal %u, exiting\n", si.ssi_signo);
+			return DG_EXIT_OK;
+		}
+		if (ended || !p[1].revents)
+			continue;
+		r = kmig_dispatch(d->kmig);
+		if (r < 0) {
+			if (d->verify_bad)
+				return DG_EXIT_VERIFY;
+			fprintf(stderr, "dirtygen: agent: %s\n", strerror(-r));
+			if (strcmp(d->outcome, "paused"))
+				d->outcome = "agent-lost";
+			return DG_EXIT_AGENT;
+		}
+		if (r == 0)
+			continue;
+		switch (kmig_state(d->kmig)) {
+		case KMIG_STATE_MIGRATED:
+			fprintf(stderr, "dirtygen: migrated, exiting\n");
+			return DG_EXIT_OK;
+		case KMIG_STATE_STARTED:
+			fprintf(stderr, "dirtygen: started (hop %" PRIu64 ")\n", d->hops);
+			ended = true;
+			break;
+		default:
+			fprintf(stderr, "dirtygen: incoming migration failed\n");
+			d->outcome = "failed";
+			return DG_EXIT_AGENT;
+		}
+	}
+}
+
+static int setup(struct dg *d)
+{
+	char line[32];
+
+	d->kmig = kmig_open(d->agent, d->role, &dg_callbacks, d);
+	if (!d->kmig) {
+		fprintf(stderr, "dirtygen: cannot connect to %s: %s\n", d->agent, strerror(errno));
+		return -1;
+	}
+	d->mem = kmig_ram_alloc(d->kmig, d->name, d->size);
+	d->gens = calloc(d->npages, sizeof(uint32_t));
+	if (!d->mem || !d->gens) {
+		fprintf(stderr, "dirtygen: cannot allocate %" PRIu64 " bytes: %s\n", d->size,
+			strerror(errno));
+		return -1;
+	}
+	if (d->role == KMIG_ROLE_SOURCE)
+		initial_fill(d);
+	errno = -kmig_register(d->kmig);
+	if (errno) {
+		fprintf(stderr, "dirtygen: cannot register with %s: %s\n", d->agent, strerror(errno));
+		return -1;
+	}
+	snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (d->pidfile && write_file(d->pidfile, line)) {
+		fprintf(stderr, "dirtygen: cannot write %s\n", d->pidfile);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct dg d = {
+		.name = "ram0", .role = KMIG_ROLE_SOURCE, .size = 64u << 20,
+		.pattern = DG_UNIFORM, .hot_pct = 10, .zero_pct = 5, .seed = 1,
+		.lock = PTHREAD_MUTEX_INITIALIZER, .outcome = "waiting",
+	};
+	pthread_condattr_t ca;
+	sigset_t sigs;
+	int sfd, rc = DG_EXIT_SETUP;
+
+	if (parse_opts(&d, argc, argv))
+		return DG_EXIT_SETUP;
+	d.rng = d.seed;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d.cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* blocked before any thread starts, so only the signalfd sees them */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		perror("dirtygen: signalfd");
+		return DG_EXIT_SETUP;
+	}
+
+	if (!setup(&d)) {
+		char rate[24] = "idle";
+
+		if (!d.idle && d.rate)
+			snprintf(rate, sizeof(rate), "%" PRIu64, d.rate);
+		else if (!d.idle)
+			strcpy(rate, "max");
+		fprintf(stderr, "dirtygen: pid=%d size=%" PRIu64 " role=%s block=%s pages=%" PRIu64
+			" rate=%s pattern=%s\n", (int)getpid(), d.size,
+			d.role == KMIG_ROLE_SOURCE ? "src" : "dst", d.name, d.npages, rate,
+			dg_pattern_names[d.pattern]);
+		if (d.role == KMIG_ROLE_SOURCE) {
+			d.outcome = "running";
+			writer_start(&d);
+		}
+		rc = run(&d, sfd);
+		writer_stop(&d);
+		write_report(&d);
+		if (d.pidfile)
+			unlink(d.pidfile);
+	}
+	kmig_close(d.kmig);
+	free(d.gens);
+	close(sfd);
+	return rc;
+}
