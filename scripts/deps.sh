@@ -4,7 +4,7 @@
 # Called by `make check` / `make deps`; needs root only when something is
 # missing.  Why each package is here is in README.md ("Dependencies").
 set -eu
-PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev socat iproute2"
+PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev libxxhash-dev socat iproute2"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
