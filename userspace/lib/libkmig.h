@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * libkmig.h: what a workload (a VMM, a database, a test program) links to
- * have its memory live-migrated by the local agent, kmigd.  The workload
- * allocates its RAM here (memfd-backed, so kmigd can map it too), registers
- * it, then polls one fd and lets kmig_dispatch() call back when kmigd wants
- * it paused, resumed, or (on the destination) loaded and started.
- *
+ * have its memory live-migrated by the local agent, kmigd.  RAM allocated
+ * here is memfd-backed, so kmigd can map it too; kmigd then drives the
+ * workload (pause, resume, load and start) through callbacks.
+ */
+#ifndef KMIG_LIBKMIG_H
+#define KMIG_LIBKMIG_H
+
+#include <stddef.h>
+
+/*
  * Typical source:                      Typical destination:
  *   ctx = kmig_open(sock, KMIG_ROLE_SOURCE, &cb, me);   (same, KMIG_ROLE_DEST)
  *   ram = kmig_ram_alloc(ctx, "ram0", size);            (memory arrives later)
@@ -20,10 +25,6 @@
  * Errors are negative errno values (functions returning pointers return
  * NULL and set errno).
  */
-#ifndef KMIG_LIBKMIG_H
-#define KMIG_LIBKMIG_H
-
-#include <stddef.h>
 
 #define KMIG_RAM_NAME_MAX   64		/* block name bytes, NUL included */
 #define KMIG_RAM_MAX_BLOCKS 64		/* blocks per context */
@@ -57,10 +58,12 @@ enum kmig_state {
  *              must still be running.
  * @save_state: source, right after pause: hand back the device state as a
  *              malloc()ed blob (*buf, *len <= KMIG_STATE_MAX); the library
- *              free()s it.  If it fails, the library calls @resume.
+ *              free()s it.  If it fails, or the state cannot be sent,
+ *              the library calls @resume (the state never left).
  * @resume:     source: the migration failed or was cancelled after @pause;
  *              carry on running.  Cannot fail.
- * @load_state: destination: RAM is in place; restore @buf/@len (the
+ * @load_state: destination: RAM is in place (until now kmigd was filling
+ *              it: do not touch it before this call); restore @buf/@len (the
  *              source's save_state blob, valid during the call only) and
  *              start running.  Return 0 once running (kmigd is then told
  *              STARTED), non-zero to fail the migration.

@@ -6,6 +6,7 @@
  * libkmig and kmigd share one implementation of the rules.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
@@ -31,11 +32,19 @@ struct kmig_wl_fdset {
 	bool extra;		/* more than KMIG_WL_MAX_FDS, or truncated */
 };
 
-/* Blocks until @sock is ready for @events: lets non-blocking sockets work. */
+/*
+ * After EAGAIN: a non-blocking socket is polled until ready for @events;
+ * on a blocking one it means SO_RCVTIMEO/SO_SNDTIMEO expired: -ETIMEDOUT.
+ */
 static int wait_sock(int sock, short events)
 {
 	struct pollfd p = { .fd = sock, .events = events };
+	int fl = fcntl(sock, F_GETFL);
 
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK))
+		return -ETIMEDOUT;
 	while (poll(&p, 1, -1) < 0) {
 		if (errno != EINTR)
 			return -errno;

@@ -94,7 +94,8 @@ struct kmig_wl_block {
  * returns 0, -ECONNRESET on a clean EOF, or -errno / -EPROTO on bad input.
  * @fds may be NULL when no fds are expected (any that arrive: -EPROTO).
  * On any error received fds are closed and the stream is out of step: drop
- * the connection.  Both also work on a non-blocking socket (they poll()).
+ * the connection.  Both also work on a non-blocking socket (they poll());
+ * on a blocking one, SO_RCVTIMEO/SO_SNDTIMEO expiring gives -ETIMEDOUT.
  */
 int kmig_wl_send(int sock, uint16_t type, const void *payload, uint32_t len,
 		 const int *fds, unsigned int nfds);

@@ -692,7 +692,7 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 	d->npages = (d->size + DG_PAGE - 1) / DG_PAGE;
 	d->size = d->npages * DG_PAGE;
 	if (sizeof(struct dg_blob) + d->npages * sizeof(uint32_t) > KMIG_STATE_MAX) {
-		fprintf(stderr, "dirtygen: --size too large: the device state would exceed %u bytes\n",
+		fprintf(stderr, "dirtygen: --size too large: device state over %u bytes\n",
 			KMIG_STATE_MAX);
 		return -1;
 	}
@@ -761,6 +761,7 @@ static int run(struct dg *d, int sfd)
 static int setup(struct dg *d)
 {
 	char line[32];
+	int r;
 
 	d->kmig = kmig_open(d->agent, d->role, &dg_callbacks, d);
 	if (!d->kmig) {
@@ -776,9 +777,9 @@ static int setup(struct dg *d)
 	}
 	if (d->role == KMIG_ROLE_SOURCE)
 		initial_fill(d);
-	errno = -kmig_register(d->kmig);
-	if (errno) {
-		fprintf(stderr, "dirtygen: cannot register with %s: %s\n", d->agent, strerror(errno));
+	r = kmig_register(d->kmig);
+	if (r) {
+		fprintf(stderr, "dirtygen: cannot register with %s: %s\n", d->agent, strerror(-r));
 		return -1;
 	}
 	snprintf(line, sizeof(line), "%d\n", (int)getpid());
