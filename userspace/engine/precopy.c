@@ -53,6 +53,9 @@ struct src {
 	int niov, nrec;
 	uint64_t batch_bytes;
 	uint64_t zero_hash;
+	/* live bandwidth for query-migrate while a pass runs */
+	int64_t pass_t0_ns, rate_shown_ns;
+	uint64_t pass_bytes0;
 };
 
 static uint64_t words(uint64_t npages)
@@ -73,6 +76,9 @@ static void stats_add(struct src *s, uint64_t bytes, uint64_t normal, uint64_t z
 	m->stats.normal += normal;
 	m->stats.normal_bytes += normal * KMIG_PAGE_SIZE;
 	m->stats.duplicate += zero;
+	/* remaining counts down as pages go, up again at each harvest */
+	m->stats.remaining -= (normal + zero) * KMIG_PAGE_SIZE > m->stats.remaining ?
+			      m->stats.remaining : (normal + zero) * KMIG_PAGE_SIZE;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -97,6 +103,15 @@ static int flush(struct src *s)
 	}
 	s->niov = s->nrec = 0;
 	s->batch_bytes = 0;
+	int64_t now = kmig_now_ns();
+
+	if (now - s->rate_shown_ns > 100000000ll && now > s->pass_t0_ns) {
+		pthread_mutex_lock(&m->lock);
+		m->stats.mbps = (m->stats.transferred - s->pass_bytes0) * 8e3 /
+				(double)(now - s->pass_t0_ns);
+		pthread_mutex_unlock(&m->lock);
+		s->rate_shown_ns = now;
+	}
 	return 0;
 }
 
@@ -236,7 +251,8 @@ static int setup_blocks(struct src *s)
 		if (!sb->dirty || !sb->hash)
 			return -ENOMEM;
 		t = (struct kmig_track_target){ .pid = s->wl->pid, .uffd = sb->b->uffd,
-						.addr = sb->b->wl_addr, .len = sb->b->size };
+						.addr = sb->b->wl_addr, .len = sb->b->size,
+						.uffd_api_done = &sb->b->uffd_api_done };
 		ret = kmig_tracker_open(&sb->tr, "auto", &t);
 		if (ret) {
 			snprintf(s->err, sizeof(s->err), "cannot track dirty pages of block '%s': %s",
@@ -339,6 +355,8 @@ static int precopy(struct src *s)
 		m->stats.passes = pass;
 		sent0 = m->stats.transferred;
 		pthread_mutex_unlock(&m->lock);
+		s->pass_t0_ns = t0;
+		s->pass_bytes0 = sent0;
 		if (m->hooks && m->hooks->pass)
 			m->hooks->pass(m->opaque, pass);
 		ret = queue(s, KMIG_REC_PASS, 0, pass, 0, NULL, 0);
@@ -398,12 +416,13 @@ static int switchover(struct src *s)
 	long n;
 	int ret;
 
+	/* downtime runs from the pause request to the destination's "resumed" */
+	t0 = kmig_mig_now_ms();
+	s->downtime = true;	/* from here on, any failure resumes the workload */
 	ret = kmig_workload_pause(s->wl, PAUSE_TIMEOUT_MS, &state, &state_len, s->err,
 				  sizeof(s->err));
 	if (ret)
 		return ret;
-	t0 = kmig_mig_now_ms();
-	s->downtime = true;
 	pthread_mutex_lock(&m->lock);
 	m->paused = true;
 	pthread_mutex_unlock(&m->lock);

@@ -95,8 +95,9 @@ static int block_setup(struct kmig_workload *w, const struct kmig_wl_block *wb, 
 	memset(b, 0, sizeof(*b));
 	b->memfd = fds[0];
 	b->uffd = fds[1];
-	if (b->memfd < 0 || (want_uffd != !!(wb->flags & KMIG_WL_BLOCK_F_UFFD)) ||
-	    (want_uffd && b->uffd < 0) || (!want_uffd && b->uffd >= 0) ||
+	/* a source may come without a uffd (then another tracker must serve it) */
+	if (b->memfd < 0 || (!!(wb->flags & KMIG_WL_BLOCK_F_UFFD) != (b->uffd >= 0)) ||
+	    (!want_uffd && b->uffd >= 0) ||
 	    (wb->flags & ~KMIG_WL_BLOCK_F_UFFD) || wb->reserved) {
 		snprintf(err, n, "block message has the wrong descriptors or flags");
 		goto fail;
@@ -210,6 +211,13 @@ int kmig_workload_pause(struct kmig_workload *w, int timeout_ms, void **state, u
 	if (!buf) {
 		snprintf(err, n, "out of memory for the device state");
 		return -ENOMEM;
+	}
+	/* a PAUSED that came too late last time must not answer this PAUSE */
+	while (wait_readable(w->sock, 0) == 0) {
+		struct kmig_wl_hdr h;
+
+		if (kmig_wl_recv(w->sock, &h, buf, KMIG_WL_MAX_PAYLOAD, NULL))
+			break;
 	}
 	ret = kmig_wl_send(w->sock, KMIG_WL_PAUSE, NULL, 0, NULL, 0);
 	if (!ret)

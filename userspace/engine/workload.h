@@ -22,6 +22,7 @@
  *           the destination; populated up front so migration never faults
  * @wl_addr: where the workload maps it (what the tracker watches)
  * @uffd:    source: the workload's userfaultfd for this block, or -1
+ * @uffd_api_done: UFFDIO_API has run on @uffd (it may only run once)
  */
 struct kmig_block {
 	char name[KMIG_WL_NAME_MAX];
@@ -30,6 +31,7 @@ struct kmig_block {
 	uint8_t *map;
 	uint64_t wl_addr;
 	int uffd;
+	bool uffd_api_done;
 };
 
 /**

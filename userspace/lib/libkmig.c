@@ -320,6 +320,8 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 			return -ECANCELED;
 		ctx->state = KMIG_STATE_STARTED;
 		r = kmig_wl_send(ctx->sock, KMIG_WL_STARTED, NULL, 0, NULL, 0);
+		if (!r && ctx->cb.started)
+			ctx->cb.started(ctx->opaque);
 		return r ? r : 1;
 	case KMIG_WL_FAILED:
 		ctx->state = KMIG_STATE_FAILED;

@@ -67,6 +67,10 @@ enum kmig_state {
  *              source's save_state blob, valid during the call only) and
  *              start running.  Return 0 once running (kmigd is then told
  *              STARTED), non-zero to fail the migration.
+ * @started:    destination, optional: called once kmigd has been told
+ *              STARTED, i.e. after the downtime kmig measures has ended.
+ *              For work that is the caller's own business (a test
+ *              workload's verification), not part of resuming.
  * @migrated:   source: the migration completed; the workload must stay
  *              stopped (typically it exits after kmig_dispatch returns 1).
  */
@@ -75,6 +79,7 @@ struct kmig_callbacks {
 	int (*save_state)(void *opaque, void **buf, size_t *len);
 	void (*resume)(void *opaque);
 	int (*load_state)(void *opaque, const void *buf, size_t len);
+	void (*started)(void *opaque);
 	void (*migrated)(void *opaque);
 };
 

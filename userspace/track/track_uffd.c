@@ -99,11 +99,16 @@ static int uffd_setup(struct kmig_uffd_priv *p, const struct kmig_track_target *
 		return -errno;
 
 	*step = "UFFDIO_API";
-	if (ioctl(t->uffd, UFFDIO_API, &api) < 0) {
+	if (t->uffd_api_done && *t->uffd_api_done) {
+		/* an earlier open did the handshake (and checked the features) */
+		api.features = UFFD_TRACK_FEATURES;
+	} else if (ioctl(t->uffd, UFFDIO_API, &api) < 0) {
 		if (errno == EINVAL)
 			*hint = "uffd must be fresh (no UFFDIO_API done on it yet) and the "
 				"kernel must offer WP_ASYNC|WP_UNPOPULATED|WP_HUGETLBFS_SHMEM";
 		return -errno;
+	} else if (t->uffd_api_done) {
+		*t->uffd_api_done = true;
 	}
 	p->api_features = api.features;
 	*step = "features";

