@@ -103,7 +103,7 @@ def sendloop(binpath, mib):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--downtime-runs", type=int, default=10)
     args = ap.parse_args()
     binpath = os.path.join(args.build, "bin")
@@ -119,7 +119,7 @@ def main():
         mig.append(info["ram"]["total"] / (info["total-time"] / 1000) / 2**30)
         print(f"round {r + 1}: send() loop {base[-1]:.2f} GiB/s, "
               f"migration {mig[-1]:.2f} GiB/s (total-time {info['total-time']} ms, "
-              f"downtime {info['downtime']} ms)", flush=True)
+              f"setup {info['setup-time']} ms, downtime {info['downtime']} ms)", flush=True)
     b, m = statistics.median(base), statistics.median(mig)
 
     within, downs = 0, []
