@@ -28,6 +28,8 @@ static int setup(void **state)
 	kmigd_params_init(&d.params);
 	d.mig = kmig_mig_new(NULL, NULL);
 	d.wl_listen_fd = -1;
+	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++)
+		d.named_fds[i].fd = -1;
 	return d.mig ? 0 : -1;
 }
 

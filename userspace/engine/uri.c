@@ -54,6 +54,7 @@ int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, struct k
 	};
 
 	memset(u, 0, sizeof(*u));
+	u->fd = -1;
 	*bad_scheme = false;
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		size_t n = strlen(schemes[i].prefix);

@@ -16,12 +16,15 @@ enum kmig_uri_kind { KMIG_URI_TCP, KMIG_URI_UNIX, KMIG_URI_EXEC, KMIG_URI_FD, KM
  * @host: tcp host (brackets of an IPv6 literal removed)
  * @port: tcp port, as text (service names allowed, as getaddrinfo takes them)
  * @path: unix socket path, file path, exec command line or fd name
+ * @fd:   fd: the descriptor the name stood for (the QMP layer fills it in;
+ *        the transport then owns it), else -1
  */
 struct kmig_uri {
 	enum kmig_uri_kind kind;
 	char host[256];
 	char port[32];
 	char path[4096];
+	int fd;
 };
 
 /*

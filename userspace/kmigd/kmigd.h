@@ -10,6 +10,8 @@
 
 #include "qapi-types.h"
 
+#define KMIGD_MAX_NAMED_FDS 16
+
 struct kmig_loop;
 struct kmig_qmp_server;
 struct kmig_mig;
@@ -26,6 +28,7 @@ struct kmig_workload;
  * @wl:        the registered workload (also attached to @mig), or NULL
  * @wl_watched: @wl's socket is in the loop (not while a migration owns it)
  * @wl_listen_fd, @wl_path: the workload socket
+ * @named_fds:  descriptors kept by getfd, for fd:NAME URIs (fd -1 = free)
  */
 struct kmigd {
 	struct kmig_loop *loop;
@@ -38,7 +41,14 @@ struct kmigd {
 	bool wl_watched;
 	int wl_listen_fd;
 	char wl_path[108];
+	struct {
+		char name[64];
+		int fd;
+	} named_fds[KMIGD_MAX_NAMED_FDS];
 };
+
+/* takes the descriptor getfd kept as @name (-1 if none): a URI uses it once */
+int kmigd_take_named_fd(struct kmigd *d, const char *name);
 
 /* defaults of every parameter, as QEMU 7.2 reports them */
 void kmigd_params_init(MigrationParameters *p);

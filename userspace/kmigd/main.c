@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kmigd.h"
 #include "log.h"
@@ -144,6 +145,8 @@ int main(int argc, char **argv)
 	kmigd_params_init(&d.params);
 	d.incoming = incoming != NULL;
 	d.wl_listen_fd = -1;
+	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++)
+		d.named_fds[i].fd = -1;
 	d.loop = kmig_loop_new();
 	d.mig = kmig_mig_new(&hooks, &d);
 	d.qmp = d.loop ? kmig_qmp_server_new(d.loop, &d) : NULL;
@@ -190,6 +193,9 @@ out:
 	if (d.loop)
 		kmigd_wl_close(&d);
 	kmig_qmp_server_free(d.qmp);
+	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++)
+		if (d.named_fds[i].fd >= 0)
+			close(d.named_fds[i].fd);
 	qapi_clear_MigrationParameters(&d.params);
 	kmig_loop_free(d.loop);
 	return ret;

@@ -4,8 +4,10 @@
  * qmp_capabilities, query-version, query-commands, query-qmp-schema and
  * query-status.  Migration commands live in qmp_migration.c/qmp_params.c.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kmigd.h"
 #include "migrate.h"
@@ -13,6 +15,17 @@
 #include "qmp_server.h"
 
 extern const char kmig_qapi_schema_json[];
+
+/* closes the descriptor kept as @name; false if there was none */
+static bool close_named(struct kmigd *d, const char *name)
+{
+	int fd = kmigd_take_named_fd(d, name);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
 
 int qmp_qmp_capabilities(struct kmig_qmp_ctx *ctx, const q_obj_qmp_capabilities_arg *args,
 			 struct kmig_err *err)
@@ -92,5 +105,61 @@ int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err 
 		ret->status = RUN_STATE_RUNNING;
 	ret->running = ret->status == RUN_STATE_RUNNING;
 	ret->singlestep = false;
+	return 0;
+}
+
+int kmigd_take_named_fd(struct kmigd *d, const char *name)
+{
+	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++) {
+		if (d->named_fds[i].fd >= 0 && !strcmp(d->named_fds[i].name, name)) {
+			int fd = d->named_fds[i].fd;
+
+			d->named_fds[i].fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+int qmp_getfd(struct kmig_qmp_ctx *ctx, const q_obj_getfd_arg *args, struct kmig_err *err)
+{
+	struct kmigd *d = ctx->d;
+	int fd, slot = -1;
+
+	if (args->fdname[0] >= '0' && args->fdname[0] <= '9') {
+		kmig_err_generic(err, "Parameter 'fdname' expects a name not starting with a digit");
+		return -1;
+	}
+	if (strlen(args->fdname) >= sizeof(d->named_fds[0].name)) {
+		kmig_err_generic(err, "Parameter 'fdname' expects a name shorter than %zu bytes",
+				 sizeof(d->named_fds[0].name));
+		return -1;
+	}
+	fd = kmig_qmp_client_take_fd(ctx->client);
+	if (fd < 0) {
+		kmig_err_generic(err, "No file descriptor supplied via SCM_RIGHTS");
+		return -1;
+	}
+	close_named(d, args->fdname);
+	for (int i = 0; i < KMIGD_MAX_NAMED_FDS && slot < 0; i++)
+		if (d->named_fds[i].fd < 0)
+			slot = i;
+	if (slot < 0) {
+		close(fd);
+		kmig_err_generic(err, "Too many descriptors kept (%d); closefd some first",
+				 KMIGD_MAX_NAMED_FDS);
+		return -1;
+	}
+	snprintf(d->named_fds[slot].name, sizeof(d->named_fds[slot].name), "%s", args->fdname);
+	d->named_fds[slot].fd = fd;
+	return 0;
+}
+
+int qmp_closefd(struct kmig_qmp_ctx *ctx, const q_obj_closefd_arg *args, struct kmig_err *err)
+{
+	if (!close_named(ctx->d, args->fdname)) {
+		kmig_err_generic(err, "File descriptor named '%s' not found", args->fdname);
+		return -1;
+	}
 	return 0;
 }

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kmigd.h"
 #include "migrate.h"
@@ -128,6 +129,19 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 	return 0;
 }
 
+/* fd:NAME: the descriptor getfd kept under NAME (used once, as in QEMU) */
+static int resolve_fd(struct kmig_qmp_ctx *ctx, struct kmig_uri *uri, struct kmig_err *err)
+{
+	if (uri->kind != KMIG_URI_FD)
+		return 0;
+	uri->fd = kmigd_take_named_fd(ctx->d, uri->path);
+	if (uri->fd < 0) {
+		kmig_err_generic(err, "File descriptor named '%s' has not been found", uri->path);
+		return -1;
+	}
+	return 0;
+}
+
 int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct kmig_err *err)
 {
 	struct kmig_uri uri;
@@ -151,6 +165,10 @@ int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct 
 		kmig_mig_fail_early(ctx->d->mig, bad_scheme ? NULL : err->desc);
 		return -1;
 	}
+	if (resolve_fd(ctx, &uri, err)) {
+		kmig_mig_fail_early(ctx->d->mig, err->desc);
+		return -1;
+	}
 	return kmig_mig_start(ctx->d->mig, &uri, err) < 0 ? -1 : 0;
 }
 
@@ -168,9 +186,14 @@ int qmp_migrate_incoming(struct kmig_qmp_ctx *ctx, const q_obj_migrate_incoming_
 		kmig_err_generic(err, "The incoming migration has already been started");
 		return -1;
 	}
-	if (kmig_uri_parse(args->uri, &uri, &bad_scheme, err) < 0)
+	if (kmig_uri_parse(args->uri, &uri, &bad_scheme, err) < 0 || resolve_fd(ctx, &uri, err))
 		return -1;
-	return kmig_mig_incoming(ctx->d->mig, &uri, err) < 0 ? -1 : 0;
+	if (kmig_mig_incoming(ctx->d->mig, &uri, err) < 0) {
+		if (uri.fd >= 0)
+			close(uri.fd);
+		return -1;
+	}
+	return 0;
 }
 
 int qmp_migrate_cancel(struct kmig_qmp_ctx *ctx, struct kmig_err *err)

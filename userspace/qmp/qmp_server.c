@@ -29,6 +29,7 @@
 
 #define KMIG_QMP_MAX_OUT (64u << 20)	/* a client that reads nothing is dropped */
 #define KMIG_QMP_MAX_LISTEN 4
+#define KMIG_QMP_MAX_FDS 8		/* descriptors a client may have in flight */
 
 struct kmig_event_sink {
 	struct kmig_qmp_server *srv;
@@ -41,6 +42,8 @@ struct kmig_qmp_client {
 	struct kmig_json_stream *in;
 	struct kmig_buf out;
 	size_t out_off;
+	int fds[KMIG_QMP_MAX_FDS];	/* received with SCM_RIGHTS, for getfd */
+	int nfds;
 	struct kmig_qmp_server *srv;
 	struct kmig_qmp_client *next;
 };
@@ -69,6 +72,17 @@ void kmig_qmp_client_set_negotiated(struct kmig_qmp_client *c)
 	c->negotiated = true;
 }
 
+int kmig_qmp_client_take_fd(struct kmig_qmp_client *c)
+{
+	int fd;
+
+	if (!c || !c->nfds)
+		return -1;
+	fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->nfds * sizeof(c->fds[0]));
+	return fd;
+}
+
 struct kmig_event_sink *kmig_qmp_server_sink(struct kmig_qmp_server *srv)
 {
 	return &srv->sink;
@@ -86,6 +100,8 @@ static void client_close(struct kmig_qmp_client *c)
 	}
 	kmig_loop_del(c->srv->loop, c->fd);
 	close(c->fd);
+	while (c->nfds)
+		close(c->fds[--c->nfds]);
 	kmig_json_stream_free(c->in);
 	kmig_buf_free(&c->out);
 	free(c);
@@ -253,6 +269,35 @@ static int on_value(void *opaque, struct json_object *obj, const char *parse_err
 	return c->dead;
 }
 
+/* recv() that also keeps descriptors passed with SCM_RIGHTS (for getfd) */
+static ssize_t recv_fds(struct kmig_qmp_client *c, char *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(KMIG_QMP_MAX_FDS * sizeof(int))];
+	} cbuf;
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf.b, .msg_controllen = sizeof(cbuf.b) };
+	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	for (struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+	     cm = CMSG_NXTHDR(&mh, cm)) {
+		int *fds = (int *)CMSG_DATA(cm);
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < k; i++) {
+			if (c->nfds < KMIG_QMP_MAX_FDS)
+				c->fds[c->nfds++] = fds[i];
+			else
+				close(fds[i]);	/* more than anyone asked for */
+		}
+	}
+	return n;
+}
+
 static void on_client(struct kmig_loop *l, int fd, unsigned int ev, void *opaque)
 {
 	struct kmig_qmp_client *c = opaque;
@@ -262,7 +307,7 @@ static void on_client(struct kmig_loop *l, int fd, unsigned int ev, void *opaque
 	if (ev & KMIG_EV_WRITE)
 		client_flush(c);
 	if ((ev & KMIG_EV_READ) && !c->dead) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = recv_fds(c, buf, sizeof(buf));
 
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			c->dead = true;

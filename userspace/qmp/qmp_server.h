@@ -35,6 +35,8 @@ int kmig_qmp_listen_tcp(struct kmig_qmp_server *srv, const char *hostport);
 struct kmig_event_sink *kmig_qmp_server_sink(struct kmig_qmp_server *srv);
 
 bool kmig_qmp_client_negotiated(const struct kmig_qmp_client *c);
+/* the oldest descriptor received with this client's commands, or -1 (caller owns it) */
+int kmig_qmp_client_take_fd(struct kmig_qmp_client *c);
 void kmig_qmp_client_set_negotiated(struct kmig_qmp_client *c);
 
 #endif

@@ -110,6 +110,13 @@ static void init(struct kmig_xport *x, const char *name, int fd, bool ret, pid_t
 				  .has_return = ret, .child = child };
 }
 
+static bool is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 static void tune_socket(int fd, bool tcp)
 {
 	int one = 1, buf = 4 << 20;
@@ -231,7 +238,10 @@ int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x, char *err
 		init(x, "file", fd, false, 0);
 		return 0;
 	case KMIG_URI_FD:
-		break;
+		if (u->fd < 0)
+			break;
+		init(x, "fd", u->fd, is_socket(u->fd), 0);
+		return 0;
 	}
 	snprintf(err, n, "File descriptor named '%s' has not been found", u->path);
 	return -ENOENT;
@@ -299,6 +309,10 @@ int kmig_xport_listen(const struct kmig_uri *u, struct kmig_listener *l, char *e
 		l->fd = fd;
 		return 0;
 	}
+	if (u->kind == KMIG_URI_FD && u->fd >= 0) {
+		l->fd = u->fd;	/* already the stream: accept hands it over */
+		return 0;
+	}
 	if (u->kind == KMIG_URI_EXEC) {
 		fd = spawn(u->path, false, &l->child, err, n);
 		if (fd < 0)
@@ -316,9 +330,14 @@ int kmig_xport_accept(struct kmig_listener *l, struct kmig_xport *x, char *err, 
 
 	memset(x, 0, sizeof(*x));
 	x->fd = -1;
-	if (l->uri.kind == KMIG_URI_FILE || l->uri.kind == KMIG_URI_EXEC) {
+	if (l->uri.kind == KMIG_URI_FILE || l->uri.kind == KMIG_URI_EXEC ||
+	    l->uri.kind == KMIG_URI_FD) {
+		static const char *const names[] = {
+			[KMIG_URI_FILE] = "file", [KMIG_URI_EXEC] = "exec", [KMIG_URI_FD] = "fd",
+		};
+
 		/* the stream is already open: hand it over */
-		init(x, l->uri.kind == KMIG_URI_FILE ? "file" : "exec", l->fd, false, l->child);
+		init(x, names[l->uri.kind], l->fd, is_socket(l->fd), l->child);
 		l->fd = -1;
 		l->child = 0;
 		return 0;
