@@ -473,18 +473,19 @@ void *kmig_precopy_thread(void *arg)
 out:
 	if (m->cancel)
 		ret = -ECANCELED;
+	free_blocks(&s);
+	if (m->x_open)
+		kmig_mig_publish_xport(m, false);
+	if (kmig_xport_close(&m->x) && !ret) {
+		/* the stream went into a command that then failed: not migrated */
+		snprintf(s.err, sizeof(s.err), "the exec command reading the stream failed");
+		ret = -EIO;
+	}
 	if (s.wl && s.downtime) {
 		if (ret)
 			kmig_workload_resume(s.wl);	/* failed after the stop: run on here */
 		else
 			kmig_workload_migrated(s.wl);
-	}
-	free_blocks(&s);
-	if (m->x_open) {
-		kmig_mig_publish_xport(m, false);
-		kmig_xport_close(&m->x);
-	} else if (m->x.ops) {
-		kmig_xport_close(&m->x);
 	}
 	if (s.wl)
 		kmig_mig_return_workload(m);

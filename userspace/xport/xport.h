@@ -25,14 +25,16 @@ struct kmig_xport;
  * @read:   read exactly @n bytes; 0, -ECONNRESET if the stream ended
  *          before them, or -errno
  * @abort:  make blocked and future I/O fail promptly (cancel)
- * @close:  release everything; accepts a half-opened channel
+ * @close:  release everything; accepts a half-opened channel.  Returns 0,
+ *          or -EIO when the far end reported failure (an exec: command that
+ *          exited non-zero).
  */
 struct kmig_xport_ops {
 	const char *name;
 	int (*writev)(struct kmig_xport *x, struct iovec *iov, int n);
 	int (*read)(struct kmig_xport *x, void *buf, size_t n);
 	void (*abort)(struct kmig_xport *x);
-	void (*close)(struct kmig_xport *x);
+	int (*close)(struct kmig_xport *x);
 };
 
 /**
@@ -81,6 +83,6 @@ static inline int kmig_xport_read(struct kmig_xport *x, void *buf, size_t n)
 	return x->ops->read(x, buf, n);
 }
 
-void kmig_xport_close(struct kmig_xport *x);
+int kmig_xport_close(struct kmig_xport *x);
 
 #endif

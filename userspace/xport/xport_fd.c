@@ -77,17 +77,20 @@ static void fd_abort(struct kmig_xport *x)
 		kill(x->child, SIGTERM);
 }
 
-static void fd_close(struct kmig_xport *x)
+static int fd_close(struct kmig_xport *x)
 {
+	int st = 0;
+
 	if (x->fd >= 0)
 		close(x->fd);
 	x->fd = -1;
 	if (x->child > 0) {
-		int st;
-
-		waitpid(x->child, &st, 0);
+		/* EOF on its stdin lets the command finish; its verdict counts */
+		if (waitpid(x->child, &st, 0) < 0)
+			st = 0;
 		x->child = 0;
 	}
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
 static const struct kmig_xport_ops fd_ops = {
@@ -98,10 +101,9 @@ static const struct kmig_xport_ops fd_ops = {
 	.close = fd_close,
 };
 
-void kmig_xport_close(struct kmig_xport *x)
+int kmig_xport_close(struct kmig_xport *x)
 {
-	if (x && x->ops)
-		x->ops->close(x);
+	return x && x->ops ? x->ops->close(x) : 0;
 }
 
 static void init(struct kmig_xport *x, const char *name, int fd, bool ret, pid_t child)
