@@ -32,7 +32,8 @@ enum kmig_mig_status {
 /**
  * struct kmig_mig_hooks - what the engine tells its owner (any thread)
  * @status:        the status changed
- * @pass:          a new precopy pass (1, 2, ...) began
+ * @pass:          dirty sync number @pass (1, 2, ...) happened; QEMU's
+ *                 MIGRATION_PASS (the first one comes during setup)
  * @workload_done: the engine no longer uses the workload it borrowed
  */
 struct kmig_mig_hooks {

@@ -209,6 +209,7 @@ static long send_dirty(struct src *s)
 /* harvests every tracker; returns the number of dirty pages now pending */
 static long harvest(struct src *s)
 {
+	uint64_t sync;
 	long total = 0;
 
 	for (unsigned int bi = 0; bi < s->nblk; bi++) {
@@ -225,9 +226,12 @@ static long harvest(struct src *s)
 		for (uint64_t w = 0; w < words(s->blk[bi].npages); w++)
 			total += __builtin_popcountll(s->blk[bi].dirty[w]);
 	pthread_mutex_lock(&s->m->lock);
-	s->m->stats.dirty_sync_count++;
+	sync = ++s->m->stats.dirty_sync_count;
 	s->m->stats.remaining = (uint64_t)total * KMIG_PAGE_SIZE;
 	pthread_mutex_unlock(&s->m->lock);
+	/* as QEMU: one MIGRATION_PASS per dirty sync, the first during setup */
+	if (s->m->hooks && s->m->hooks->pass)
+		s->m->hooks->pass(s->m->opaque, (unsigned int)sync);
 	return total;
 }
 
@@ -357,8 +361,6 @@ static int precopy(struct src *s)
 		pthread_mutex_unlock(&m->lock);
 		s->pass_t0_ns = t0;
 		s->pass_bytes0 = sent0;
-		if (m->hooks && m->hooks->pass)
-			m->hooks->pass(m->opaque, pass);
 		ret = queue(s, KMIG_REC_PASS, 0, pass, 0, NULL, 0);
 		if (ret)
 			return ret;
