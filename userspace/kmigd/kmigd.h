@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "migrate.h"
 #include "qapi-types.h"
 
 #define KMIGD_MAX_NAMED_FDS 16
@@ -49,6 +50,9 @@ struct kmigd {
 
 /* takes the descriptor getfd kept as @name (-1 if none): a URI uses it once */
 int kmigd_take_named_fd(struct kmigd *d, const char *name);
+
+/* an engine state by its QAPI name */
+MigrationStatus kmigd_status_qapi(enum kmig_mig_status st);
 
 /* defaults of every parameter, as QEMU 7.2 reports them */
 void kmigd_params_init(MigrationParameters *p);

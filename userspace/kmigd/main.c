@@ -36,16 +36,6 @@ struct engine_post {
 	unsigned int pass;
 };
 
-static const MigrationStatus status_map[] = {
-	[KMIG_MIG_NONE] = MIGRATION_STATUS_NONE,
-	[KMIG_MIG_SETUP] = MIGRATION_STATUS_SETUP,
-	[KMIG_MIG_CANCELLING] = MIGRATION_STATUS_CANCELLING,
-	[KMIG_MIG_CANCELLED] = MIGRATION_STATUS_CANCELLED,
-	[KMIG_MIG_ACTIVE] = MIGRATION_STATUS_ACTIVE,
-	[KMIG_MIG_COMPLETED] = MIGRATION_STATUS_COMPLETED,
-	[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
-};
-
 /* loop thread: events (when the capability is on) and workload hand-back */
 static void on_engine_post(void *arg)
 {
@@ -54,7 +44,7 @@ static void on_engine_post(void *arg)
 	bool events = p->d->caps[MIGRATION_CAPABILITY_EVENTS];
 
 	if (p->what == POST_STATUS && events)
-		qapi_event_send_migration(sink, status_map[p->st]);
+		qapi_event_send_migration(sink, kmigd_status_qapi(p->st));
 	else if (p->what == POST_PASS && events)
 		qapi_event_send_migration_pass(sink, p->pass);
 	else if (p->what == POST_WORKLOAD)

@@ -14,15 +14,21 @@
 #include "qapi-commands.h"
 #include "qmp_server.h"
 
-static const MigrationStatus status_map[] = {
-	[KMIG_MIG_NONE] = MIGRATION_STATUS_NONE,
-	[KMIG_MIG_SETUP] = MIGRATION_STATUS_SETUP,
-	[KMIG_MIG_CANCELLING] = MIGRATION_STATUS_CANCELLING,
-	[KMIG_MIG_CANCELLED] = MIGRATION_STATUS_CANCELLED,
-	[KMIG_MIG_ACTIVE] = MIGRATION_STATUS_ACTIVE,
-	[KMIG_MIG_COMPLETED] = MIGRATION_STATUS_COMPLETED,
-	[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
-};
+/* the engine's states by their QAPI names (also used for events) */
+MigrationStatus kmigd_status_qapi(enum kmig_mig_status st)
+{
+	static const MigrationStatus map[] = {
+		[KMIG_MIG_NONE] = MIGRATION_STATUS_NONE,
+		[KMIG_MIG_SETUP] = MIGRATION_STATUS_SETUP,
+		[KMIG_MIG_CANCELLING] = MIGRATION_STATUS_CANCELLING,
+		[KMIG_MIG_CANCELLED] = MIGRATION_STATUS_CANCELLED,
+		[KMIG_MIG_ACTIVE] = MIGRATION_STATUS_ACTIVE,
+		[KMIG_MIG_COMPLETED] = MIGRATION_STATUS_COMPLETED,
+		[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
+	};
+
+	return map[st];
+}
 
 static int nomem(struct kmig_err *err)
 {
@@ -90,7 +96,7 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 		/* QEMU's destination: listening shows only the address, no status */
 		if (mi.status != KMIG_MIG_SETUP && mi.status != KMIG_MIG_NONE) {
 			ret->has_status = true;
-			ret->status = status_map[mi.status];
+			ret->status = kmigd_status_qapi(mi.status);
 		}
 		if (mi.status == KMIG_MIG_FAILED &&
 		    set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err))
@@ -101,7 +107,7 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 	if (mi.status == KMIG_MIG_NONE)
 		return 0;	/* {} before any migration, as QEMU */
 	ret->has_status = true;
-	ret->status = status_map[mi.status];
+	ret->status = kmigd_status_qapi(mi.status);
 	switch (mi.status) {
 	case KMIG_MIG_FAILED:
 		return set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err);
@@ -210,7 +216,7 @@ int qmp_migrate_continue(struct kmig_qmp_ctx *ctx, const q_obj_migrate_continue_
 	kmig_mig_get_info(ctx->d->mig, &mi);
 	/* kmig never stops in pre-switchover yet, so this is always a state mismatch */
 	kmig_err_generic(err, "Migration not in expected state: %s",
-			 MigrationStatus_str[status_map[mi.status]]);
+			 MigrationStatus_str[kmigd_status_qapi(mi.status)]);
 	return -1;
 }
 
