@@ -36,7 +36,8 @@ UTIL_SRC  := userspace/util/log.c userspace/util/loop.c userspace/util/json_stre
 QMP_SRC   := userspace/qmp/qapi_rt.c userspace/qmp/qmp_server.c userspace/qmp/qmp_control.c \
 	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c
 ENGINE_SRC:= userspace/engine/uri.c userspace/engine/migrate.c userspace/engine/precopy.c \
-	userspace/engine/incoming.c userspace/engine/ratelimit.c userspace/engine/workload.c
+	userspace/engine/incoming.c userspace/engine/ratelimit.c userspace/engine/workload.c \
+	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
 XPORT_SRC := userspace/xport/xport_fd.c
 TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c
 LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
@@ -67,6 +68,9 @@ $(GEN_C) $(GEN_H): $(GEN)/.stamp
 $(BUILD)/obj/%.o: %.c $(GEN)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# the one file built for AVX2; pagehash.c only calls it on CPUs that have it
+$(BUILD)/obj/userspace/engine/pagehash_avx2.o: CFLAGS += -mavx2
 
 $(BUILD)/lib/libkmigd.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -16,10 +16,8 @@
 #define KMIG_PAGE_SIZE 4096u
 #define KMIG_PAGE_SHIFT 12
 
-static inline uint64_t kmig_page_hash(const void *page)
-{
-	return XXH3_64bits(page, KMIG_PAGE_SIZE);
-}
+/* XXH3-64 of one page, with the best vector code this CPU has */
+uint64_t kmig_page_hash(const void *page);
 
 static inline uint64_t kmig_zero_page_hash(void)
 {
