@@ -1,0 +1,617 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""test_migration.py: end-to-end live migration tests for kmig (Python 3 stdlib only).
+
+Runs real migrations between two kmigd agents with kmig-dirtygen workloads and checks, for
+every migration that completes, that the destination's memory is the source's final memory
+(dirtygen --verify found 0 bad pages AND the whole-memory XXH64 of both sides agree); for every
+failed or cancelled migration, that the source workload is still alive and running and that its
+memory is intact, proven by a second migration of the same source to a fresh destination that
+completes and verifies.
+
+    python3 tests/e2e/test_migration.py --build build        # or build/san
+    python3 tests/e2e/test_migration.py --build build -k 4 -k 9   # only scenarios 4 and 9
+
+Prints TAP ('ok N - name' / 'not ok N - name', '#' diagnostics) and one closing
+'X passed, Y failed' line; exits 1 if anything failed.  Every process, namespace and temporary
+directory it creates is removed on the way out, also on failure, Ctrl-C and SIGTERM.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import kstream  # noqa: E402
+from harness import (Fail, Harness, Interrupted, Tap, format_exc,  # noqa: E402
+                     install_signal_handlers, wait_until)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MiB = 1 << 20
+
+
+class Reported(Exception):
+    """A TAP 'not ok' was already printed; stop this scenario."""
+
+
+def must(t, cond, name, diag=None):
+    if not t.ok(cond, name, diag):
+        raise Reported()
+
+
+# ---- building blocks ----------------------------------------------------------------------
+
+def start_pair(h, tag, size, src_ns=None, dst_ns=None, **src_opts):
+    """Source and destination kmigd, each with its dirtygen registered."""
+    src = h.kmigd(tag + "-src", netns=src_ns)
+    dst = h.kmigd(tag + "-dst", incoming=True, netns=dst_ns)
+    sdg = h.dirtygen(tag + "-sdg", src, size=size, wait=False, **src_opts)
+    ddg = h.dirtygen(tag + "-ddg", dst, size=size, role="dst", wait=False)
+    h.wait_registered(sdg)
+    h.wait_registered(ddg)
+    return src, dst, sdg, ddg
+
+
+def fresh_dst(h, tag, size, netns=None):
+    dst = h.kmigd(tag + "-dst", incoming=True, netns=netns)
+    ddg = h.dirtygen(tag + "-ddg", dst, size=size, role="dst")
+    return dst, ddg
+
+
+def listen(dst, uri, connect_host=None):
+    """migrate-incoming on the destination; returns the URI the source should use."""
+    dst.cmd("migrate-incoming", {"uri": uri})
+    if not uri.startswith("tcp:"):
+        return uri
+    info = dst.query()
+    try:
+        port = info["socket-address"][0]["port"]
+    except (KeyError, IndexError):
+        raise Fail("destination query-migrate has no socket-address: %s" % json.dumps(info))
+    host = connect_host or uri[4:].rsplit(":", 1)[0]
+    return "tcp:%s:%s" % (host, port)
+
+
+def migrate(src, uri, bandwidth=0):
+    src.cmd("migrate-set-parameters", {"max-bandwidth": bandwidth})
+    src.cmd("migrate", {"uri": uri})
+
+
+def extras_ok(keys):
+    return all(k.startswith("x-kmig-") for k in keys)
+
+
+def keyset_ok(info, want):
+    keys = set(info)
+    return want <= keys and extras_ok(keys - want)
+
+
+def check_completed(t, label, src, dst, sdg, ddg, timeout=60):
+    """The migration src -> dst completes and the destination memory equals the source's final
+    memory.  Two TAP tests.  Returns the source's final query-migrate."""
+    try:
+        info = src.wait_status("completed", timeout)
+        dinfo = dst.wait_status("completed", 10)
+        rc = sdg.wait_exit(10)
+        migrated = "migrated" in sdg.text()
+        good = rc == 0 and migrated and dinfo.get("status") == "completed"
+        why = "source dirtygen exit %s, said migrated: %s; dst query-migrate %s" % (
+            rc, migrated, json.dumps(dinfo))
+    except Fail as e:
+        info, good, why = None, False, str(e)
+    must(t, good, "%s: completed on both sides, source workload handed over" % label, why)
+
+    want = "verify: %d pages ok, 0 bad" % ddg.pages
+    try:
+        wait_until(lambda: ddg.verify_line() and ddg.checksum(), 10,
+                   what="destination verify line and checksum")
+    except Fail:
+        pass
+    vline, ssum, dsum = ddg.verify_line(), sdg.checksum(), ddg.checksum()
+    good = vline == want and ssum is not None and ssum == dsum and ddg.running()
+    t.ok(good, "%s: destination memory == source final memory (%s, xxh64 %s)"
+         % (label, vline, dsum),
+         "want %r, got %r; src.sum %s dst.sum %s; dst dirtygen alive: %s"
+         % (want, vline, ssum, dsum, ddg.alive()))
+    if not good:
+        raise Reported()
+    return info
+
+
+def check_source_alive(t, label, src, sdg):
+    """The source workload keeps running after a failed/cancelled migration."""
+    try:
+        rs = src.run_state()
+    except Exception as e:      # noqa: BLE001 - report whatever broke
+        rs = "query-status failed: %s" % e
+    time.sleep(0.2)
+    good = sdg.running() and rs == "running" and "migrated" not in sdg.text()
+    must(t, good, "%s: source workload alive and running (query-status %s)" % (label, rs),
+         "dirtygen alive=%s running=%s exit=%s" % (sdg.alive(), sdg.running(), sdg.p.returncode))
+
+
+def second_migration(t, h, label, src, sdg, size):
+    """Proves the source memory is intact: migrates it to a fresh destination and verifies."""
+    dst, ddg = fresh_dst(h, label.split(":")[0].replace(" ", "") + "-2nd", size)
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri)
+    check_completed(t, "%s: second migration to a fresh destination" % label, src, dst, sdg, ddg)
+
+
+# ---- scenarios ----------------------------------------------------------------------------
+
+def s1_idle_unix(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s1", "128M", idle=True)
+    uri = listen(dst, "unix:" + h.path("mig.sock"))
+    migrate(src, uri)
+    info = check_completed(t, "1 idle 128M over unix", src, dst, sdg, ddg)
+    t.ok(info.get("x-kmig-transport") == "unix", "1 idle 128M over unix: transport is unix",
+         json.dumps(info))
+
+
+def s2_dirty_tcp(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s2u", "256M", rate=5000, pattern="uniform")
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri)
+    info = check_completed(t, "2a dirtying 256M rate 5000 uniform over tcp", src, dst, sdg, ddg)
+    t.diag("2a: dirty-sync-count %s, transferred %s, downtime %s ms"
+           % (info["ram"]["dirty-sync-count"], info["ram"]["transferred"], info.get("downtime")))
+
+    # the hot pattern, driven by the CLI's `kmig migrate` instead of raw QMP
+    src, dst, sdg, ddg = start_pair(h, "s2h", "256M", rate=5000, pattern="hot")
+    r = subprocess.run([os.path.join(h.bindir, "kmig"), "migrate", "--src", src.qmp_path,
+                        "--dst", dst.qmp_path, "--bandwidth", "0", "--timeout", "60",
+                        "tcp:127.0.0.1:0"], capture_output=True, text=True, timeout=90)
+    t.ok(r.returncode == 0 and "Job type:         Completed" in r.stdout,
+         "2b kmig migrate CLI exits 0 with a Completed summary",
+         "exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr[-2000:]))
+    if src.query() == {}:
+        # the CLI never started it: migrate over raw QMP so the memory check still runs
+        t.diag("2b: the CLI started no migration; migrating over QMP instead")
+        migrate(src, listen(dst, "tcp:127.0.0.1:0"))
+    check_completed(t, "2b dirtying 256M rate 5000 hot over tcp", src, dst, sdg, ddg)
+
+
+def netns_unavailable():
+    if os.geteuid() != 0:
+        return "not root"
+    if not shutil.which("ip"):
+        return "ip (iproute2) is not installed"
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    if r.returncode:
+        return "ip netns unavailable: %s" % r.stderr.strip()
+    return None
+
+
+def s3_netns(t, h):
+    why = netns_unavailable()
+    if why:
+        t.skip("3 dirtying workload over TCP across a veth pair between two namespaces", why)
+        return
+    ns_a, ns_b, addr_a, addr_b = h.netns_pair("s3")
+    t.diag("3: %s (%s) -> %s (%s)" % (ns_a, addr_a, ns_b, addr_b))
+    src, dst, sdg, ddg = start_pair(h, "s3", "256M", src_ns=ns_a, dst_ns=ns_b, rate=5000)
+    uri = listen(dst, "tcp:%s:0" % addr_b)
+    must(t, uri.startswith("tcp:%s:" % addr_b), "3 destination listens on the veth address",
+         uri)
+    migrate(src, uri)
+    info = check_completed(t, "3 dirtying 256M over tcp across veth %s -> %s" % (ns_a, ns_b),
+                           src, dst, sdg, ddg)
+    t.diag("3: transferred %s in %s ms" % (info["ram"]["transferred"], info["total-time"]))
+
+
+def s4_bandwidth(t, h):
+    limit = 16 * MiB
+    src, dst, sdg, ddg = start_pair(h, "s4a", "128M", idle=True)
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri, bandwidth=limit)
+    info = check_completed(t, "4a idle 128M at max-bandwidth 16 MiB/s", src, dst, sdg, ddg,
+                           timeout=40)
+    secs = (info["total-time"] - info["downtime"]) / 1000.0
+    rate = info["ram"]["transferred"] / secs if secs > 0 else 0
+    t.ok(abs(rate - limit) <= 0.10 * limit,
+         "4a achieved rate %.2f MiB/s within 10%% of 16 MiB/s" % (rate / MiB),
+         "transferred %d bytes, total-time %d ms, downtime %d ms"
+         % (info["ram"]["transferred"], info["total-time"], info["downtime"]))
+
+    # raising the limit mid-migration takes effect at once
+    src, dst, sdg, ddg = start_pair(h, "s4b", "128M", idle=True)
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri, bandwidth=limit)
+    t0 = time.monotonic()
+    src.wait_status("active", 5)
+    time.sleep(max(0, 2.0 - (time.monotonic() - t0)))
+    before = src.query()
+    must(t, before.get("status") == "active",
+         "4b still active after 2 s at 16 MiB/s", json.dumps(before))
+    sent = before["ram"]["transferred"]
+    t1 = time.monotonic()
+    src.cmd("migrate-set-parameters", {"max-bandwidth": 0})
+    after = src.wait_status("completed", 20)
+    took = time.monotonic() - t1
+    left = before["ram"]["total"] - sent
+    t.ok(sent < 48 * MiB and took < 2.0,
+         "4b max-bandwidth 16 MiB/s -> 0 after 2 s: rest (%.0f MiB) sent in %.2f s"
+         % (left / MiB, took),
+         "sent %.1f MiB in the first 2 s (limit allows ~32); at the old limit the rest would "
+         "take %.1f s; final %s" % (sent / MiB, left / limit, json.dumps(after)))
+    check_completed(t, "4b bandwidth raised mid-migration", src, dst, sdg, ddg)
+
+
+def s5_cancel_setup(t, h):
+    src = h.kmigd("s5-src")
+    sdg = h.dirtygen("s5-sdg", src, size="128M", rate=2000)
+    port = h.listener_backlog_full()
+    migrate(src, "tcp:127.0.0.1:%d" % port)
+    time.sleep(0.5)
+    q = src.query()
+    must(t, q == {"status": "setup"},
+         "5 connect to a full backlog hangs: query-migrate is {\"status\": \"setup\"}",
+         json.dumps(q))
+    t0 = time.monotonic()
+    src.cmd("migrate_cancel")
+    q = src.wait_status(("cancelling", "cancelled"), 3)
+    t.ok(True, "5 migrate_cancel in setup -> %s within %.2f s"
+         % (q["status"], time.monotonic() - t0))
+    check_source_alive(t, "5 cancel in setup", src, sdg)
+    # cancel cannot interrupt the blocked connect(); release it and see the cancel finish
+    try:
+        q = src.wait_status("cancelled", 1.0)
+        t.diag("5: cancelled %.2f s after migrate_cancel, connect still hanging"
+               % (time.monotonic() - t0))
+    except Fail:
+        t.diag("5: still %s %.2f s after migrate_cancel; closing the listener"
+               % (src.status(), time.monotonic() - t0))
+        h.close_sockets()
+        t1 = time.monotonic()
+        q = src.wait_status("cancelled", 20)
+        t.diag("5: cancelled %.2f s after the listener closed (%.2f s after migrate_cancel)"
+               % (time.monotonic() - t1, time.monotonic() - t0))
+    must(t, q == {"status": "cancelled"}, "5 ends {\"status\": \"cancelled\"}", json.dumps(q))
+    check_source_alive(t, "5 cancel in setup", src, sdg)
+    second_migration(t, h, "5 cancel in setup", src, sdg, "128M")
+
+
+def s6_cancel_active(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s6", "128M", rate=2000)
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri, bandwidth=4 * MiB)
+    src.wait_status("active", 5)
+    time.sleep(0.5)
+    src.cmd("migrate_cancel")
+    t0 = time.monotonic()
+    try:
+        q = src.wait_status("cancelled", 5)
+        good, why = q == {"status": "cancelled"}, json.dumps(q)
+    except Fail as e:
+        good, why = False, str(e)
+    must(t, good, "6 migrate_cancel while active (4 MiB/s) -> {\"status\": \"cancelled\"} "
+         "in %.2f s" % (time.monotonic() - t0), why)
+    check_source_alive(t, "6 cancel in active", src, sdg)
+    try:
+        dq = dst.wait_status("failed", 5)
+        rc = ddg.wait_exit(5)
+        good = rc == 2 and ddg.verify_line() is None
+        why = "dst %s; dst dirtygen exit %s, verify line %r" % (json.dumps(dq), rc,
+                                                                ddg.verify_line())
+    except Fail as e:
+        good, why = False, str(e)
+    t.ok(good, "6 destination fails and its workload is told so", why)
+    second_migration(t, h, "6 cancel in active", src, sdg, "128M")
+
+
+def s7_cancel_paused(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s7", "128M", rate=2000)
+    ddg.signal(signal.SIGSTOP)      # it will not answer LOAD
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri)
+    try:
+        wait_until(lambda: src.run_state() == "finish-migrate", 20, interval=0.02,
+                   what="source query-status finish-migrate")
+        good, why = True, ""
+    except Fail as e:
+        good, why = False, "%s; query-migrate %s" % (e, json.dumps(src.query()))
+    must(t, good, "7 destination workload stopped: source waits in the switchover, "
+         "query-status finish-migrate", why)
+    q = src.query()
+    t.diag("7: source query-migrate while paused: status %s" % q.get("status"))
+    src.cmd("migrate_cancel")
+    t0 = time.monotonic()
+    try:
+        q = src.wait_status("cancelled", 5)
+        good, why = q == {"status": "cancelled"}, json.dumps(q)
+    except Fail as e:
+        good, why = False, str(e)
+    must(t, good, "7 migrate_cancel while paused -> cancelled in %.2f s"
+         % (time.monotonic() - t0), why)
+    check_source_alive(t, "7 cancel while paused", src, sdg)
+    # the source resumed: the destination must not start its copy once it can answer LOAD
+    ddg.signal(signal.SIGCONT)
+    try:
+        dq = dst.wait_status(("completed", "failed"), 15)
+    except Fail as e:
+        dq = {"status": str(e)}
+    time.sleep(0.2)
+    started = "started" in ddg.text()
+    t.ok(dq.get("status") == "failed" and not started,
+         "7 after the cancel the destination does not start the workload too (no split brain)",
+         "destination query-migrate %s, query-status %s; destination dirtygen %s; source "
+         "query-migrate %s, query-status %s"
+         % (json.dumps(dq), dst.run_state(),
+            "STARTED (both copies run)" if started else "not started",
+            json.dumps(src.query()), src.run_state()))
+    ddg.stop()
+    dst.stop()
+    second_migration(t, h, "7 cancel while paused", src, sdg, "128M")
+    rep = sdg.report_json() or {}
+    t.ok(rep.get("pauses") == 2 and rep.get("resumes") == 1,
+         "7 source workload was paused twice and resumed once (after the cancel)",
+         "report %s" % rep)
+
+
+def s8_dst_killed(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s8", "128M", rate=2000)
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    migrate(src, uri, bandwidth=8 * MiB)
+    src.wait_status("active", 5)
+    time.sleep(1.0)
+    dst.signal(signal.SIGKILL)
+    try:
+        q = src.wait_status("failed", 10)
+        good = set(q) == {"status", "error-desc"} and q["error-desc"].strip() != ""
+        why = json.dumps(q)
+    except Fail as e:
+        q, good, why = {}, False, str(e)
+    must(t, good, "8 destination kmigd killed while active: source failed, error-desc %r"
+         % q.get("error-desc"), why)
+    check_source_alive(t, "8 destination killed", src, sdg)
+    second_migration(t, h, "8 destination killed", src, sdg, "128M")
+
+
+def s9_streams(t, h):
+    src = h.kmigd("s9-src")
+    sdg = h.dirtygen("s9-sdg", src, size="128M", rate=2000)
+    stream = h.path("stream")
+    migrate(src, "file:" + stream)
+    info = src.wait_status("completed", 30)
+    rc = sdg.wait_exit(10)
+    must(t, rc == 0 and "migrated" in sdg.text(),
+         "9 migrate to file: completes on the source (workload migrated)",
+         "exit %s; %s" % (rc, json.dumps(info)))
+    with open(stream, "rb") as f:
+        data = f.read()
+    try:
+        blocks, recs = kstream.parse(data)
+        good, why = True, ""
+    except (ValueError, IndexError) as e:
+        good, why = False, str(e)
+    must(t, good, "9 the stream file parses (%d bytes)" % len(data), why)
+    t.diag("9: stream %d bytes, blocks %s, %d records, passes %s" % (
+        len(data), blocks, len(recs), [r.offset for r in recs if r.type == kstream.PASS]))
+
+    def incoming(tag, content, want, label):
+        path = h.path("stream-" + tag)
+        with open(path, "wb") as f:
+            f.write(content)
+        dst, ddg = fresh_dst(h, "s9" + tag, "128M")
+        dst.cmd("migrate-incoming", {"uri": "file:" + path})
+        try:
+            q = dst.wait_status(("completed", "failed"), 20)
+        except Fail as e:
+            q = {"status": str(e)}
+        if want == "completed":
+            must(t, q == {"status": "completed"}, "9%s %s: destination completed" % (tag, label),
+                 json.dumps(q))
+            return dst, ddg
+        desc = q.get("error-desc", "")
+        t.ok(q.get("status") == "failed" and re.search(want, desc),
+             "9%s %s: destination failed, error-desc %r" % (tag, label, desc),
+             "want /%s/; %s" % (want, json.dumps(q)))
+        try:
+            rc = ddg.wait_exit(5)
+        except Fail:
+            rc = None
+        rep = ddg.report_json() or {}
+        vline = ddg.verify_line()
+        t.ok(rc == 2 and not (vline and " 0 bad" in vline) and rep.get("outcome") == "failed",
+             "9%s %s: destination workload told failed, no verify ok" % (tag, label),
+             "exit %s, verify line %r, report %s" % (rc, vline, rep))
+        return dst, ddg
+
+    incoming("a", data[:len(data) // 2], r"ended early", "truncated to half")
+    flipped, where = kstream.flip_page_bytes(data, recs)
+    t.diag("9b: flipped %s" % where)
+    incoming("b", flipped, r"checksum mismatch", "page bytes flipped")
+    bad, off = kstream.bad_offset(data, recs, blocks)
+    t.diag("9c: first PAGES record moved to offset %d" % off)
+    incoming("c", bad, r"beyond the end of block 'ram0'", "record offset beyond the block")
+    dst, ddg = incoming("d", data, "completed", "pristine")
+    try:
+        wait_until(lambda: ddg.verify_line() and ddg.checksum(), 10,
+                   what="destination verify line and checksum")
+    except Fail:
+        pass
+    vline, ssum, dsum = ddg.verify_line(), sdg.checksum(), ddg.checksum()
+    want = "verify: %d pages ok, 0 bad" % ddg.pages
+    must(t, vline == want and ssum and ssum == dsum,
+         "9d pristine: destination memory == source final memory (%s, xxh64 %s)"
+         % (vline, dsum), "want %r; src.sum %s dst.sum %s" % (want, ssum, dsum))
+
+
+def s10_closed_port(t, h):
+    src = h.kmigd("s10-src")
+    sdg = h.dirtygen("s10-sdg", src, size="128M", rate=2000)
+    migrate(src, "tcp:127.0.0.1:1")
+    try:
+        q = src.wait_status("failed", 5)
+        good = (set(q) == {"status", "error-desc"} and
+                re.match(r"Failed to connect to '127\.0\.0\.1:1': Connection refused$",
+                         q["error-desc"]))
+        why = json.dumps(q)
+    except Fail as e:
+        q, good, why = {}, False, str(e)
+    must(t, good, "10 closed port: failed, error-desc %r" % q.get("error-desc"), why)
+    check_source_alive(t, "10 closed port", src, sdg)
+    second_migration(t, h, "10 closed port", src, sdg, "128M")
+
+
+def s11_events(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s11", "128M", rate=20000)
+    src.cmd("migrate-set-capabilities",
+            {"capabilities": [{"capability": "events", "state": True}]})
+    uri = listen(dst, "tcp:127.0.0.1:0")
+    # 80 MB/s of writes against 128 MiB/s of bandwidth: each pass leaves ~0.6 of the last
+    # one dirty, so it converges (below 100 ms worth) after about six passes, in ~2 s
+    src.cmd("migrate-set-parameters", {"max-bandwidth": 128 * MiB, "downtime-limit": 100})
+    src.qmp.send_raw(src.qmp.encode("migrate", {"uri": uri}) + "\n")
+    first = [src.qmp.recv(), src.qmp.recv()]
+    reply_at = [i for i, m in enumerate(first) if not m.is_event]
+    src.qmp.events += [m.obj for m in first if m.is_event]
+    info = check_completed(t, "11 events", src, dst, sdg, ddg)
+    src.qmp.pending_replies(0.3)
+    evs = src.qmp.events
+    seq = [(e["event"], e["data"].get("status", e["data"].get("pass"))) for e in evs
+           if e["event"] in ("MIGRATION", "MIGRATION_PASS")]
+    t.diag("11: events %s" % seq)
+    st = [v for e, v in seq if e == "MIGRATION"]
+    t.ok(st == ["setup", "active", "completed"],
+         "11 MIGRATION events setup -> active -> completed", "got %s" % st)
+    passes = [v for e, v in seq if e == "MIGRATION_PASS"]
+    syncs = info["ram"]["dirty-sync-count"]
+    t.ok(len(passes) >= 2 and passes == list(range(1, len(passes) + 1)),
+         "11 MIGRATION_PASS 1..%d in order" % len(passes), "got %s" % passes)
+    t.ok(passes and passes[-1] == syncs,
+         "11 last MIGRATION_PASS equals dirty-sync-count (%s)" % syncs, "got %s" % passes)
+    # QEMU 7.2 (reference, 'Status sequences'): setup, PASS(1), active, PASS(n)..., completed
+    want = [("MIGRATION", "setup"), ("MIGRATION_PASS", 1), ("MIGRATION", "active")] + \
+        [("MIGRATION_PASS", n) for n in range(2, len(passes) + 1)] + \
+        [("MIGRATION", "completed")]
+    t.ok(seq == want, "11 event order as QEMU: setup, PASS 1, active, PASS 2..n, completed",
+         "got %s" % seq)
+    t.ok(reply_at == [1], "11 MIGRATION(setup) comes before the migrate reply, as QEMU",
+         "first two lines after migrate: %s" % [m.raw.strip() for m in first])
+    good = all("timestamp" in e and set(e["timestamp"]) == {"seconds", "microseconds"}
+               for e in evs)
+    t.ok(good, "11 every event carries a timestamp", json.dumps(evs[:3]))
+
+
+def s12_field_sets(t, h):
+    src, dst, sdg, ddg = start_pair(h, "s12", "128M", idle=True)
+    dst.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
+    dq = dst.query()
+    t.ok(set(dq) == {"socket-address"}, "12 dst listening: socket-address only",
+         json.dumps(dq))
+    uri = "tcp:127.0.0.1:%s" % dq["socket-address"][0]["port"]
+    migrate(src, uri, bandwidth=32 * MiB)
+    q = src.wait_status("active", 5)
+    want = {"status", "setup-time", "total-time", "expected-downtime", "ram"}
+    t.ok(keyset_ok(q, want), "12 src active: status, setup-time, total-time, "
+         "expected-downtime, ram (+ x-kmig-*)", "got %s" % sorted(q))
+    ram_keys = {"total", "postcopy-requests", "dirty-sync-count", "multifd-bytes",
+                "pages-per-second", "downtime-bytes", "page-size", "remaining",
+                "postcopy-bytes", "mbps", "transferred", "dirty-sync-missed-zero-copy",
+                "precopy-bytes", "duplicate", "dirty-pages-rate", "skipped", "normal-bytes",
+                "normal"}
+    t.ok(set(q.get("ram", {})) == ram_keys, "12 src active: ram has QEMU 7.2's 18 members",
+         "missing %s, extra %s" % (sorted(ram_keys - set(q.get("ram", {}))),
+                                   sorted(set(q.get("ram", {})) - ram_keys)))
+    dq = dst.query()
+    t.ok(set(dq) == {"socket-address", "status"} and dq.get("status") == "active",
+         "12 dst active: socket-address, status", json.dumps(dq))
+    src.cmd("migrate-set-parameters", {"max-bandwidth": 0})
+    q = check_completed(t, "12 field sets", src, dst, sdg, ddg)
+    want = {"status", "setup-time", "downtime", "total-time", "ram"}
+    t.ok(keyset_ok(q, want), "12 src completed: status, setup-time, downtime, total-time, ram "
+         "(+ x-kmig-*)", "got %s" % sorted(q))
+    dq = dst.query()
+    t.ok(dq == {"status": "completed"}, "12 dst completed: status only", json.dumps(dq))
+
+
+SCENARIOS = [
+    (1, "idle over unix", s1_idle_unix),
+    (2, "dirtying over tcp", s2_dirty_tcp),
+    (3, "tcp across veth/netns", s3_netns),
+    (4, "bandwidth limit", s4_bandwidth),
+    (5, "cancel in setup", s5_cancel_setup),
+    (6, "cancel in active", s6_cancel_active),
+    (7, "cancel while paused", s7_cancel_paused),
+    (8, "destination killed", s8_dst_killed),
+    (9, "truncated/corrupted streams", s9_streams),
+    (10, "closed port", s10_closed_port),
+    (11, "events", s11_events),
+    (12, "query-migrate field sets", s12_field_sets),
+]
+
+
+def sanitized(bindir):
+    try:
+        with open(os.path.join(bindir, "kmigd"), "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def run_scenario(t, bindir, num, title, fn):
+    h = Harness(bindir, "s%d" % num)
+    t0 = time.monotonic()
+    try:
+        fn(t, h)
+    except Reported:
+        t.diag(h.logs())
+    except Fail as e:
+        t.ok(False, "%d %s: %s" % (num, title, e))
+        t.diag(h.logs())
+    except Exception:           # noqa: BLE001 - a bug in the test or a dead QMP socket
+        t.ok(False, "%d %s: unexpected exception" % (num, title))
+        t.diag(format_exc())
+        t.diag(h.logs())
+    finally:
+        try:
+            h.stop_all()
+            if sanitized(bindir):
+                rep = h.sanitizer_reports()
+                t.ok(not rep, "%d %s: no sanitizer reports from kmigd/dirtygen" % (num, title),
+                     "\n".join(rep[:20]))
+        finally:
+            h.close()
+        t.diag("scenario %d (%s): %.1f s" % (num, title, time.monotonic() - t0))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build", help="build directory (binaries in BUILD/bin)")
+    ap.add_argument("-k", dest="only", type=int, action="append",
+                    help="run only this scenario number (repeatable)")
+    args = ap.parse_args()
+    build = args.build if os.path.isabs(args.build) else os.path.join(ROOT, args.build)
+    bindir = os.path.join(build, "bin")
+    t = Tap()
+    for b in ("kmigd", "kmig", "kmig-dirtygen"):
+        if not os.access(os.path.join(bindir, b), os.X_OK):
+            t.ok(False, "binary %s/%s exists (run make)" % (bindir, b))
+            print("%d passed, %d failed" % (t.passed, t.failed))
+            return 1
+    install_signal_handlers()
+    t0 = time.monotonic()
+    try:
+        for num, title, fn in SCENARIOS:
+            if args.only and num not in args.only:
+                continue
+            run_scenario(t, bindir, num, title, fn)
+    except (KeyboardInterrupt, Interrupted) as e:
+        t.ok(False, "interrupted (%s)" % (e or "SIGINT"))
+    print("1..%d" % t.n)
+    t.diag("total %.1f s" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (t.passed, t.failed), flush=True)
+    return 1 if t.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
