@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -339,6 +340,38 @@ class Harness:
                 pass
         time.sleep(0.2)
         return port
+
+    def return_path_blackhole(self, target_port, host="127.0.0.1"):
+        """A TCP proxy to host:target_port that forwards the source's stream but never
+        forwards anything back, so the source waits for the destination's answers (in the
+        switch-over: for VERIFIED, before the hand-over).  close_sockets() ends it.
+        Returns its port."""
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sockets.append(ls)
+        ls.bind((host, 0))
+        ls.listen(1)
+
+        def pump():
+            try:
+                a, _ = ls.accept()
+            except OSError:
+                return
+            b = socket.create_connection((host, target_port))
+            self.sockets.extend([a, b])
+            while True:
+                try:
+                    data = a.recv(1 << 20)
+                except OSError:
+                    return
+                if not data:
+                    return
+                try:
+                    b.sendall(data)
+                except OSError:
+                    return
+
+        threading.Thread(target=pump, daemon=True).start()
+        return ls.getsockname()[1]
 
     def close_sockets(self):
         for s in self.sockets:

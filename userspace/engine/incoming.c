@@ -267,6 +267,26 @@ static void reply(struct dst *d, uint32_t type, const char *text)
 		kmig_log(KMIG_LOG_WARN, "incoming", "cannot answer the source");
 }
 
+/*
+ * Tells the source everything checked out and waits for its go-ahead: the
+ * source may have been cancelled meanwhile (and resumed), and then this
+ * side must not start the workload.
+ */
+static int await_go(struct dst *d)
+{
+	struct kmig_wire_rec r;
+	int ret;
+
+	reply(d, KMIG_REC_VERIFIED, NULL);
+	ret = kmig_xport_read(&d->m->x, &r, sizeof(r));
+	if (ret)
+		return fail(d, ret, "the source withdrew before the hand-over (cancelled, or "
+			    "the link failed): not starting the workload");
+	if (r.type != KMIG_REC_GO || r.count || r.reserved)
+		return fail(d, -EPROTO, "expected the go-ahead, got record type %u", r.type);
+	return 0;
+}
+
 void *kmig_incoming_thread(void *arg)
 {
 	struct dst d = { .m = arg, .zero_hash = kmig_zero_page_hash() };
@@ -284,6 +304,8 @@ void *kmig_incoming_thread(void *arg)
 	ret = read_header(&d);
 	if (!ret)
 		ret = receive(&d);
+	if (!ret && m->x.has_return)
+		ret = await_go(&d);
 	if (!ret)
 		ret = kmig_workload_load(d.wl, d.state, d.state_len, STARTED_TIMEOUT_MS, d.err,
 					 sizeof(d.err));

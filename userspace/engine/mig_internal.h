@@ -20,6 +20,9 @@
  * @wl, @wl_busy: the attached workload; busy while a migration uses it
  * @lis:         destination listener (owned by the destination thread once
  *               it runs)
+ * @committed:   the source told the destination to start: cancel is too late
+ * @held:        the source workload stays paused after a failure past the
+ *               commit, until 'cont'
  */
 struct kmig_mig {
 	pthread_mutex_t lock;
@@ -45,6 +48,8 @@ struct kmig_mig {
 	bool wl_busy;
 	struct kmig_listener lis;
 	bool incoming_started;
+	bool committed;
+	bool held;
 };
 
 int64_t kmig_mig_now_ms(void);

@@ -186,6 +186,8 @@ bool kmig_mig_in_progress(struct kmig_mig *m)
 static void reset_locked(struct kmig_mig *m)
 {
 	m->cancel = false;
+	m->committed = false;
+	m->held = false;
 	m->paused = false;
 	m->error_desc[0] = 0;
 	m->tracker[0] = 0;
@@ -233,7 +235,9 @@ void kmig_mig_cancel(struct kmig_mig *m)
 	bool notify = false;
 
 	pthread_mutex_lock(&m->lock);
-	if (!m->dest && (m->status == KMIG_MIG_SETUP || m->status == KMIG_MIG_ACTIVE)) {
+	/* past the commit the destination may already run: too late to cancel */
+	if (!m->dest && !m->committed &&
+	    (m->status == KMIG_MIG_SETUP || m->status == KMIG_MIG_ACTIVE)) {
 		m->cancel = true;
 		m->status = KMIG_MIG_CANCELLING;
 		notify = true;
@@ -258,6 +262,7 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->status = m->status;
 	out->dest = m->dest;
 	out->paused = m->paused;
+	out->held = m->held;
 	snprintf(out->error_desc, sizeof(out->error_desc), "%s", m->error_desc);
 	out->setup_ms = m->setup_ms;
 	out->total_ms = (m->end_ms ? m->end_ms : kmig_mig_now_ms()) - m->start_ms;
@@ -271,6 +276,18 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 			 out->listen_unix ? m->lis.uri.path : m->lis.port);
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+bool kmig_mig_release_held(struct kmig_mig *m)
+{
+	bool held;
+
+	pthread_mutex_lock(&m->lock);
+	held = m->held && !m->wl_busy;
+	if (held)
+		m->held = false;
+	pthread_mutex_unlock(&m->lock);
+	return held;
 }
 
 bool kmig_mig_incoming_started(struct kmig_mig *m)

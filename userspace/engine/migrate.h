@@ -75,6 +75,8 @@ struct kmig_mig_stats {
  * @status:       current state
  * @dest:         this side is a destination
  * @paused:       the source workload is stopped for the final copy
+ * @held:         the source workload stays stopped after a failure past the
+ *                hand-over, until kmig_mig_release_held()
  * @error_desc:   why it failed ("" when there is no text: QEMU then sends none)
  * @setup_ms:     time spent in setup (valid once active)
  * @total_ms:     time since start (frozen when it ended)
@@ -87,6 +89,7 @@ struct kmig_mig_info {
 	enum kmig_mig_status status;
 	bool dest;
 	bool paused;
+	bool held;
 	char error_desc[512];
 	int64_t setup_ms;
 	int64_t total_ms;
@@ -124,6 +127,12 @@ int kmig_mig_start(struct kmig_mig *m, const struct kmig_uri *uri, struct kmig_e
 /* asks a running migration to stop; the source keeps running */
 void kmig_mig_cancel(struct kmig_mig *m);
 void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out);
+
+/*
+ * Loop thread: clears the hold and returns true if the source workload was
+ * being held stopped (the caller then resumes it).
+ */
+bool kmig_mig_release_held(struct kmig_mig *m);
 
 /* destination: start listening on @uri (tcp port 0 picks a free port) */
 int kmig_mig_incoming(struct kmig_mig *m, const struct kmig_uri *uri, struct kmig_err *err);

@@ -46,6 +46,7 @@ struct src {
 	unsigned int nblk;
 	struct kmig_ratelimit rl;
 	bool downtime;		/* the workload is stopped */
+	bool committed;		/* told the destination to start: never resume here */
 	char err[512];
 	/* a batch of records being assembled for one writev */
 	struct iovec iov[BATCH_IOV];
@@ -311,27 +312,31 @@ static int send_header(struct src *s)
 	return ret;
 }
 
-/* reads the destination's verdict from the return path */
-static int wait_resumed(struct src *s)
+/* reads one record from the return path; @what names the wait in errors */
+static int await_reply(struct src *s, uint32_t want, const char *what)
 {
 	struct pollfd p = { .fd = s->m->x.fd, .events = POLLIN };
 	struct kmig_wire_rec r;
 	char text[256];
 	int ret;
 
-	ret = poll(&p, 1, RESUMED_TIMEOUT_MS);
+	do {
+		ret = poll(&p, 1, RESUMED_TIMEOUT_MS);
+	} while (ret < 0 && errno == EINTR);
+	if (s->m->cancel)
+		return -ECANCELED;
 	if (ret <= 0) {
-		snprintf(s->err, sizeof(s->err), "the destination did not confirm within %d s",
-			 RESUMED_TIMEOUT_MS / 1000);
+		snprintf(s->err, sizeof(s->err), "the destination did not answer (%s) within %d s",
+			 what, RESUMED_TIMEOUT_MS / 1000);
 		return -ETIMEDOUT;
 	}
 	ret = kmig_xport_read(&s->m->x, &r, sizeof(r));
 	if (ret) {
-		snprintf(s->err, sizeof(s->err), "the destination closed the channel before "
-			 "confirming: %s", strerror(-ret));
-		return ret;
+		snprintf(s->err, sizeof(s->err), "the destination closed the channel (%s): %s",
+			 what, strerror(-ret));
+		return s->m->cancel ? -ECANCELED : ret;
 	}
-	if (r.type == KMIG_REC_RESUMED && !r.count)
+	if (r.type == want && !r.count)
 		return 0;
 	if (r.type == KMIG_REC_ERROR && r.count < sizeof(text) &&
 	    !kmig_xport_read(&s->m->x, text, r.count)) {
@@ -339,10 +344,38 @@ static int wait_resumed(struct src *s)
 		snprintf(s->err, sizeof(s->err), "the destination failed: %s", text);
 		return -EIO;
 	}
-	snprintf(s->err, sizeof(s->err), "bad reply from the destination (type %u)", r.type);
+	snprintf(s->err, sizeof(s->err), "bad reply from the destination (type %u, %s)", r.type,
+		 what);
 	return -EPROTO;
 }
 
+/*
+ * The point of no return: once the destination has checked everything,
+ * commit (unless cancelled) and tell it to start.  Returns 0, or -errno; a
+ * failure after the commit leaves s->committed set.
+ */
+static int hand_over(struct src *s)
+{
+	struct kmig_wire_rec go = { .type = KMIG_REC_GO };
+	struct iovec iov = { &go, sizeof(go) };
+	struct kmig_mig *m = s->m;
+	int ret = await_reply(s, KMIG_REC_VERIFIED, "verification");
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	s->committed = !m->cancel;
+	m->committed = s->committed;
+	pthread_mutex_unlock(&m->lock);
+	if (!s->committed)
+		return -ECANCELED;
+	ret = kmig_xport_writev(&m->x, &iov, 1);
+	if (ret) {
+		snprintf(s->err, sizeof(s->err), "could not send the go-ahead: %s", strerror(-ret));
+		return ret;
+	}
+	return await_reply(s, KMIG_REC_RESUMED, "workload start");
+}
 
 /* the precopy passes; returns 0 once the rest fits the downtime limit */
 static int precopy(struct src *s)
@@ -434,7 +467,7 @@ static int switchover(struct src *s)
 	ret = n < 0 ? (int)n : send_end(s, state, state_len);
 	free(state);
 	if (!ret && m->x.has_return)
-		ret = wait_resumed(s);
+		ret = hand_over(s);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&m->lock);
@@ -457,7 +490,7 @@ void *kmig_precopy_thread(void *arg)
 		ret = -ENOENT;
 		goto out;
 	}
-	ret = kmig_xport_connect(&m->uri, &m->x, s.err, sizeof(s.err));
+	ret = kmig_xport_connect(&m->uri, &m->x, &m->cancel, s.err, sizeof(s.err));
 	if (ret)
 		goto out;
 	kmig_mig_publish_xport(m, true);
@@ -473,7 +506,7 @@ void *kmig_precopy_thread(void *arg)
 	if (!ret && !m->cancel)
 		ret = switchover(&s);
 out:
-	if (m->cancel)
+	if (m->cancel && !s.committed)
 		ret = -ECANCELED;
 	free_blocks(&s);
 	if (m->x_open)
@@ -484,10 +517,23 @@ out:
 		ret = -EIO;
 	}
 	if (s.wl && s.downtime) {
-		if (ret)
-			kmig_workload_resume(s.wl);	/* failed after the stop: run on here */
-		else
+		if (!ret) {
 			kmig_workload_migrated(s.wl);
+		} else if (!s.committed) {
+			kmig_workload_resume(s.wl);	/* failed after the stop: run on here */
+		} else {
+			/*
+			 * The destination was told to start and did not confirm: it
+			 * may run.  Resuming here could run the workload twice; it
+			 * stays stopped until an operator decides ('cont').
+			 */
+			pthread_mutex_lock(&m->lock);
+			m->held = true;
+			pthread_mutex_unlock(&m->lock);
+			snprintf(s.err + strlen(s.err), sizeof(s.err) - strlen(s.err),
+				 "; the workload stays stopped here (it may run on the "
+				 "destination): 'cont' resumes it");
+		}
 	}
 	if (s.wl)
 		kmig_mig_return_workload(m);

@@ -61,6 +61,12 @@ static void post(struct kmigd *d, int what, enum kmig_mig_status st, unsigned in
 		/* filled before posting: the loop thread may run it at once */
 		*p = (struct engine_post){ .d = d, .what = what, .st = st, .pass = pass };
 	}
+	if (p && kmig_loop_is_current(d->loop)) {
+		/* already on the loop (e.g. setup, from the migrate command): emit now,
+		 * so MIGRATION(setup) precedes the command's reply, as in QEMU */
+		on_engine_post(p);
+		return;
+	}
 	if (!p || kmig_loop_post(d->loop, on_engine_post, p) < 0) {
 		kmig_log(KMIG_LOG_WARN, "kmigd", "dropped an engine report: out of memory");
 		free(p);

@@ -11,6 +11,7 @@
 
 #include "kmigd.h"
 #include "migrate.h"
+#include "workload.h"
 #include "qapi-commands.h"
 #include "qmp_server.h"
 
@@ -97,6 +98,8 @@ int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err 
 	kmig_mig_get_info(ctx->d->mig, &mi);
 	if (mi.paused)
 		ret->status = RUN_STATE_FINISH_MIGRATE;
+	else if (mi.held)
+		ret->status = RUN_STATE_PAUSED;
 	else if (!mi.dest && mi.status == KMIG_MIG_COMPLETED)
 		ret->status = RUN_STATE_POSTMIGRATE;
 	else if (ctx->d->incoming && mi.status != KMIG_MIG_COMPLETED)
@@ -159,6 +162,17 @@ int qmp_closefd(struct kmig_qmp_ctx *ctx, const q_obj_closefd_arg *args, struct 
 {
 	if (!close_named(ctx->d, args->fdname)) {
 		kmig_err_generic(err, "File descriptor named '%s' not found", args->fdname);
+		return -1;
+	}
+	return 0;
+}
+
+int qmp_cont(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
+{
+	if (!kmig_mig_release_held(ctx->d->mig))
+		return 0;
+	if (!ctx->d->wl || kmig_workload_resume(ctx->d->wl)) {
+		kmig_err_generic(err, "the workload could not be resumed (it has gone away)");
 		return -1;
 	}
 	return 0;

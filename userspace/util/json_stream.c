@@ -350,8 +350,10 @@ int kmig_json_stream_feed(struct kmig_json_stream *s, const char *data, size_t l
 		s->buf = nb;
 		s->cap = cap;
 	}
-	memcpy(s->buf + s->len, data, len);
-	s->len += len;
+	if (len) {	/* an empty feed only re-lexes what is buffered */
+		memcpy(s->buf + s->len, data, len);
+		s->len += len;
+	}
 	ret = lex(s, cb, opaque);
 	if (ret)
 		return ret;
@@ -363,7 +365,8 @@ int kmig_json_stream_feed(struct kmig_json_stream *s, const char *data, size_t l
 		keep = s->pos;
 		ret = cb(opaque, NULL, "JSON parse error, value too large");
 	}
-	memmove(s->buf, s->buf + keep, s->len - keep);
+	if (keep)
+		memmove(s->buf, s->buf + keep, s->len - keep);
 	s->len -= keep;
 	s->pos -= keep;
 	s->tok -= s->tok >= keep ? keep : s->tok;

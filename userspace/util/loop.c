@@ -34,6 +34,8 @@ struct kmig_loop {
 	struct fd_slot *fds;
 	int nfds;
 	volatile sig_atomic_t stop;
+	pthread_t runner;	/* the thread in kmig_loop_run */
+	bool running;
 	pthread_mutex_t lock;	/* guards posts */
 	struct post *head, **tail;
 };
@@ -180,9 +182,17 @@ void kmig_loop_run_pending(struct kmig_loop *l)
 	run_posts(l);
 }
 
+bool kmig_loop_is_current(struct kmig_loop *l)
+{
+	return l->running && pthread_equal(l->runner, pthread_self());
+}
+
 int kmig_loop_run(struct kmig_loop *l)
 {
 	struct epoll_event evs[64];
+
+	l->runner = pthread_self();
+	l->running = true;
 
 	while (!l->stop) {
 		int n = epoll_wait(l->epfd, evs, 64, -1);

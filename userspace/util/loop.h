@@ -9,6 +9,8 @@
 #ifndef KMIG_LOOP_H
 #define KMIG_LOOP_H
 
+#include <stdbool.h>
+
 #define KMIG_EV_READ  1u
 #define KMIG_EV_WRITE 2u
 
@@ -26,6 +28,8 @@ void kmig_loop_del(struct kmig_loop *l, int fd);
 int kmig_loop_run(struct kmig_loop *l);
 /* async-signal-safe and thread-safe */
 void kmig_loop_stop(struct kmig_loop *l);
+/* true when called from the thread running the loop */
+bool kmig_loop_is_current(struct kmig_loop *l);
 /* runs the posts still queued (at shutdown, after the posting threads ended) */
 void kmig_loop_run_pending(struct kmig_loop *l);
 /* thread-safe: runs fn(arg) on the loop thread soon; 0 or -errno */

@@ -758,6 +758,8 @@ static int run(struct dg *d, int sfd)
 			return DG_EXIT_OK;
 		case KMIG_STATE_STARTED:
 			fprintf(stderr, "dirtygen: started (hop %" PRIu64 ")\n", d->hops);
+			if (d->verify_bad)
+				return DG_EXIT_VERIFY;	/* cb_started found bad pages */
 			ended = true;
 			break;
 		default:

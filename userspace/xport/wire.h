@@ -11,6 +11,13 @@
  * RAM block mapping (header and payload are separate iovecs).
  * Little-endian throughout (both ends are x86-64 today; a big-endian port
  * would byte-swap here).
+ *
+ * Hand-over on a channel with a return path (exactly one side runs the
+ * workload, whatever fails when):
+ *   source: ... END             dest: verify -> VERIFIED
+ *   source: not cancelled? GO   dest: start the workload -> RESUMED
+ * Before GO the source may still cancel (it resumes; the destination sees
+ * the stream end and fails).  After GO the source never resumes by itself.
  */
 #ifndef KMIG_WIRE_H
 #define KMIG_WIRE_H
@@ -48,9 +55,11 @@ enum kmig_wire_type {
 	KMIG_REC_PASS    = 3,	/* a new pass begins; offset = pass number */
 	KMIG_REC_STATE   = 4,	/* device state; count = bytes that follow */
 	KMIG_REC_END     = 5,	/* count = nblocks*8 bytes of per-block checksums follow */
+	KMIG_REC_GO      = 6,	/* after VERIFIED: the source is committed, start the workload */
 	/* return path, destination -> source */
 	KMIG_REC_RESUMED = 16,	/* the workload runs on the destination */
 	KMIG_REC_ERROR   = 17,	/* count bytes of error text follow */
+	KMIG_REC_VERIFIED = 18,	/* every page and checksum checked: ready to start on GO */
 };
 
 /** struct kmig_wire_rec - record header (24 bytes) */

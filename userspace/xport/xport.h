@@ -64,8 +64,13 @@ struct kmig_listener {
 	char port[32];
 };
 
-/* source: opens the channel for @u; 0 or -errno with @err filled */
-int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x, char *err, size_t n);
+/*
+ * source: opens the channel for @u; 0 or -errno with @err filled.  Gives up
+ * with -ECANCELED soon after *@cancel becomes true (a connect can hang for
+ * minutes when the peer drops SYNs).
+ */
+int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x,
+		       const volatile bool *cancel, char *err, size_t n);
 /* destination: prepares @l for @u (binds tcp/unix, opens file, runs exec) */
 int kmig_xport_listen(const struct kmig_uri *u, struct kmig_listener *l, char *err, size_t n);
 /* destination: waits for the source (blocking; kmig_xport_listen_abort ends it) */

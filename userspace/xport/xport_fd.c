@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,7 +170,39 @@ static int spawn(const char *cmd, bool source, pid_t *child, char *err, size_t n
 	return source ? p[1] : p[0];
 }
 
-int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x, char *err, size_t n)
+/* connect() that polls in slices so a cancel ends the wait; 0 or -errno */
+static int connect_cancellable(int fd, const struct sockaddr *sa, socklen_t len,
+			       const volatile bool *cancel)
+{
+	int flags = fcntl(fd, F_GETFL), soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	if (connect(fd, sa, len) < 0) {
+		if (errno != EINPROGRESS)
+			return -errno;
+		for (;;) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int r = poll(&p, 1, 100);
+
+			if (cancel && *cancel)
+				return -ECANCELED;
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			if (r > 0)
+				break;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			return -errno;
+		if (soerr)
+			return -soerr;
+	}
+	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
+int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x,
+		       const volatile bool *cancel, char *err, size_t n)
 {
 	struct sockaddr_un sa;
 	pid_t child = 0;
@@ -194,10 +227,12 @@ int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x, char *err
 			if (fd < 0)
 				continue;
 			tune_socket(fd, true);
-			if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-				ret = -errno;
+			ret = connect_cancellable(fd, a->ai_addr, a->ai_addrlen, cancel);
+			if (ret) {
 				close(fd);
 				fd = -1;
+				if (ret == -ECANCELED)
+					break;
 			}
 		}
 		freeaddrinfo(ai);
@@ -214,8 +249,9 @@ int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x, char *err
 		if (ret)
 			return ret;
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			ret = -errno;
+		ret = fd < 0 ? -errno :
+		      connect_cancellable(fd, (struct sockaddr *)&sa, sizeof(sa), cancel);
+		if (ret) {
 			snprintf(err, n, "Failed to connect to '%s': %s", u->path, strerror(-ret));
 			if (fd >= 0)
 				close(fd);
