@@ -115,6 +115,7 @@ demo: deps all
 
 # Benchmarks, not tests: ratios against baselines measured in the same run.
 bench: deps all
+	@KMIG_DEPS_BENCH=1 scripts/deps.sh
 	$(PYTHON) tests/bench/bench.py --build $(BUILD)
 
 # Kernel module and eBPF programs: wired here, filled in by their issues.

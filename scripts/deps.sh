@@ -5,6 +5,8 @@
 # missing.  Why each package is here is in README.md ("Dependencies").
 set -eu
 PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev libxxhash-dev socat iproute2"
+# make bench also compares against QEMU's own migration
+[ -n "${KMIG_DEPS_BENCH:-}" ] && PKGS="$PKGS qemu-system-x86"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -4,7 +4,8 @@
 measured in the same run (absolute numbers on a shared VM mean little).
 
 1. Throughput: a 1 GiB idle workload migrated over TCP loopback, against
-   kmig-sendloop, a bare send() loop of the same bytes (median of rounds).
+   kmig-sendloop, a bare send() loop of the same bytes, and against QEMU 7.2
+   migrating a stopped 1 GiB guest (when qemu-system-x86_64 is installed).
 2. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
    measured downtime is within downtime-limit.
 
@@ -25,6 +26,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "qmp"))
 import qmp_client  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu_baseline  # noqa: E402
 
 
 class Pair:
@@ -108,9 +112,11 @@ def main():
     args = ap.parse_args()
     binpath = os.path.join(args.build, "bin")
 
-    base, mig = [], []
+    base, mig, qemu = [], [], []
     for r in range(args.rounds):
         base.append(sendloop(binpath, 1024))
+        if qemu_baseline.QEMU:
+            qemu.append(qemu_baseline.migrate_1g())
         pair = Pair(binpath, "1G", "idle")
         try:
             info = pair.migrate()
@@ -118,6 +124,7 @@ def main():
             pair.close()
         mig.append(info["ram"]["total"] / (info["total-time"] / 1000) / 2**30)
         print(f"round {r + 1}: send() loop {base[-1]:.2f} GiB/s, "
+              + (f"QEMU {qemu[-1]:.2f} GiB/s, " if qemu else "") +
               f"migration {mig[-1]:.2f} GiB/s (total-time {info['total-time']} ms, "
               f"setup {info['setup-time']} ms, downtime {info['downtime']} ms)", flush=True)
     b, m = statistics.median(base), statistics.median(mig)
@@ -141,10 +148,19 @@ def main():
     print(f"kmig migration, 1 GiB idle, tcp          {m:.2f} GiB/s (median of {len(mig)})")
     print(f"ratio migration / send() loop            {ratio:.2f}  (median of paired rounds; "
           f"target >= 0.90)")
+    if qemu:
+        q = statistics.median(qemu)
+        qratio = statistics.median(x / y for x, y in zip(mig, qemu))
+        print(f"QEMU 7.2, stopped 1 GiB guest, tcp       {q:.2f} GiB/s (median of {len(qemu)})")
+        print(f"ratio kmig / QEMU                        {qratio:.2f}  (median of paired rounds)")
+    else:
+        qratio = None
+        print("QEMU 7.2 baseline                        skipped: qemu-system-x86_64 not installed")
     print(f"downtime <= {limit} ms, 256 MiB @20k pg/s   {within}/{len(downs)} runs "
           f"(median {statistics.median(downs)} ms, max {max(downs)} ms; target >= 95%)")
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
-                      "ratio": round(ratio, 3), "downtime_within": within,
+                      "ratio": round(ratio, 3),
+                      "qemu_ratio": round(qratio, 3) if qratio else None, "downtime_within": within,
                       "downtime_runs": len(downs), "downtimes_ms": downs}))
     return 0
 
