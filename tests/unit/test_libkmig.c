@@ -189,6 +189,8 @@ static struct kmig_ctx *registered(enum kmig_role role, struct wl *w, int *agent
 	int fds[2];
 
 	assert_non_null(kmig_ram_alloc(ctx, "ram0", page()));
+	/* kmigd's acceptance, queued ahead: kmig_register waits for it */
+	agent_send(*agent, KMIG_WL_REGISTERED, NULL, 0);
 	assert_int_equal(kmig_register(ctx), 0);
 	agent_recv(*agent, KMIG_WL_HELLO, &b, sizeof(b), fds, 0);
 	assert_int_equal(kmig_wl_recv(*agent, &(struct kmig_wl_hdr){ 0 }, &b, sizeof(b), fds), 0);
@@ -319,6 +321,8 @@ static void test_source_flow(void **state)
 	ram[1][5] = 7;
 	assert_int_equal(kmig_state(ctx), KMIG_STATE_NEW);
 	assert_int_equal(kmig_dispatch(ctx), -EINVAL);		/* not registered yet */
+	/* kmigd's acceptance, queued ahead: kmig_register waits for it */
+	agent_send(a, KMIG_WL_REGISTERED, NULL, 0);
 	assert_int_equal(kmig_register(ctx), 0);
 	assert_int_equal(kmig_register(ctx), -EBUSY);
 	errno = 0;
@@ -392,6 +396,8 @@ static void test_dest_flow(void **state)
 	assert_non_null(ram);
 	w.ram = ram;
 	w.ram_len = 8 * ps;
+	/* kmigd's acceptance, queued ahead: kmig_register waits for it */
+	agent_send(a, KMIG_WL_REGISTERED, NULL, 0);
 	assert_int_equal(kmig_register(ctx), 0);
 	agent_recv(a, KMIG_WL_HELLO, &hello, sizeof(hello), fds, 0);
 	assert_int_equal(hello.role, KMIG_WL_ROLE_DST);
@@ -507,6 +513,8 @@ static void test_callback_failures(void **state)
 		ctx = kmig_open_fd(sv[0], KMIG_ROLE_SOURCE, NULL, NULL);
 		assert_non_null(ctx);
 		assert_non_null(kmig_ram_alloc(ctx, "r", 1));
+		/* kmigd's acceptance, queued ahead: kmig_register waits for it */
+		agent_send(sv[1], KMIG_WL_REGISTERED, NULL, 0);
 		assert_int_equal(kmig_register(ctx), 0);
 		for (int i = 0; i < 3; i++) {
 			uint8_t buf[sizeof(struct kmig_wl_block)];
@@ -868,6 +876,8 @@ static void test_open_path(void **state)
 	c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(c >= 0);
 	assert_non_null(kmig_ram_alloc(ctx, "ram0", 1));
+	/* kmigd's acceptance, queued ahead: kmig_register waits for it */
+	agent_send(c, KMIG_WL_REGISTERED, NULL, 0);
 	assert_int_equal(kmig_register(ctx), 0);
 	{
 		struct kmig_wl_hello hello;

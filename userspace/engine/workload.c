@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -38,9 +40,14 @@ static int expect(int sock, uint16_t type, void *buf, uint32_t len, bool exact, 
 	int ret, spare[KMIG_WL_MAX_FDS];
 	int *f = fds ? fds : spare;
 
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+			      .tv_usec = (timeout_ms % 1000) * 1000 + (timeout_ms <= 0) };
+
 	ret = wait_readable(sock, timeout_ms);
 	if (ret)
 		return ret;
+	/* the rest of the message must come within the same time (no trickling) */
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ret = kmig_wl_recv(sock, &h, buf, len, f);
 	if (ret)
 		return ret;
@@ -146,8 +153,21 @@ fail:
 	return -EINVAL;
 }
 
+/* milliseconds left until @deadline_ms (CLOCK_MONOTONIC), at least 1 */
+static int left_ms(int64_t deadline_ms)
+{
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return deadline_ms > now ? (int)(deadline_ms - now) : 1;
+}
+
 struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err, size_t n)
 {
+	struct timespec now;
+	int64_t deadline;
 	struct kmig_workload *w = calloc(1, sizeof(*w));
 	struct kmig_wl_hello hello;
 	struct ucred cred;
@@ -160,12 +180,16 @@ struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err
 		return NULL;
 	}
 	w->sock = sock;
+	/* one deadline for the whole registration: it runs on kmigd's loop thread */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
 		snprintf(err, n, "cannot identify the workload: %s", strerror(errno));
 		goto fail;
 	}
 	w->pid = cred.pid;
-	ret = expect(sock, KMIG_WL_HELLO, &hello, sizeof(hello), true, timeout_ms, NULL, NULL);
+	ret = expect(sock, KMIG_WL_HELLO, &hello, sizeof(hello), true, left_ms(deadline), NULL,
+		     NULL);
 	if (ret) {
 		snprintf(err, n, "no valid HELLO from pid %d: %s", w->pid, strerror(-ret));
 		goto fail;
@@ -182,7 +206,8 @@ struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err
 		struct kmig_wl_block wb;
 		int fds[KMIG_WL_MAX_FDS];
 
-		ret = expect(sock, KMIG_WL_BLOCK, &wb, sizeof(wb), true, timeout_ms, fds, NULL);
+		ret = expect(sock, KMIG_WL_BLOCK, &wb, sizeof(wb), true, left_ms(deadline), fds,
+			     NULL);
 		if (ret) {
 			snprintf(err, n, "no valid BLOCK %u from pid %d: %s", i, w->pid,
 				 strerror(-ret));
@@ -191,7 +216,7 @@ struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err
 		if (block_setup(w, &wb, fds, hello.page_size, err, n))
 			goto fail;
 	}
-	ret = expect(sock, KMIG_WL_READY, NULL, 0, true, timeout_ms, NULL, NULL);
+	ret = expect(sock, KMIG_WL_READY, NULL, 0, true, left_ms(deadline), NULL, NULL);
 	if (ret) {
 		snprintf(err, n, "no READY from pid %d: %s", w->pid, strerror(-ret));
 		goto fail;

@@ -28,6 +28,7 @@ struct kmig_workload;
  * @incoming:  started with --incoming (defer or a URI)
  * @wl:        the registered workload (also attached to @mig), or NULL
  * @wl_watched: @wl's socket is in the loop (not while a migration owns it)
+ * @wl_registering: a registration thread runs (its result comes to the loop)
  * @wl_listen_fd, @wl_path: the workload socket
  * @named_fds:  descriptors kept by getfd, for fd:NAME URIs (fd -1 = free)
  */
@@ -40,6 +41,7 @@ struct kmigd {
 	bool incoming;
 	struct kmig_workload *wl;
 	bool wl_watched;
+	bool wl_registering;
 	int wl_listen_fd;
 	char wl_path[108];
 	struct {

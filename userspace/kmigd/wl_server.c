@@ -2,11 +2,13 @@
 /*
  * wl_server.c: kmigd's workload socket (see wl_server.h).  One workload at
  * a time: a VMM's guest or one in-memory store per agent.  Registration
- * reads the workload's few messages with a short timeout on the loop
- * thread; after that the socket is only watched for the workload going
- * away, except while a migration owns it.
+ * runs on a short-lived thread (bounded by one deadline); after that the
+ * socket is only watched for the workload going away, except while a
+ * migration owns it.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,7 +23,7 @@
 #include "wl_server.h"
 #include "workload.h"
 
-#define REGISTER_TIMEOUT_MS 5000
+#define REGISTER_TIMEOUT_MS 5000	/* for the whole registration: QMP waits meanwhile */
 
 static void drop(struct kmigd *d)
 {
@@ -61,37 +63,93 @@ void kmigd_wl_returned(struct kmigd *d)
 	watch(d);
 }
 
+/* a registration on its way back from its thread to the loop */
+struct reg {
+	struct kmigd *d;
+	int fd;
+	struct kmig_workload *w;
+	char err[512];
+};
+
+/* loop thread: the registration thread is done */
+static void on_registered(void *arg)
+{
+	struct reg *r = arg;
+	struct kmigd *d = r->d;
+	struct kmig_workload *w = r->w;
+
+	d->wl_registering = false;
+	if (!w) {
+		kmig_log(KMIG_LOG_WARN, "workload", "registration failed: %s", r->err);
+	} else if (d->wl || kmig_mig_attach_workload(d->mig, w)) {
+		kmig_log(KMIG_LOG_WARN, "workload", "refused pid %d: another workload is registered",
+			 w->pid);
+		kmig_workload_free(w);
+	} else if (kmig_wl_send(w->sock, KMIG_WL_REGISTERED, NULL, 0, NULL, 0)) {
+		kmig_log(KMIG_LOG_WARN, "workload", "pid %d left during registration", w->pid);
+		kmig_mig_detach_workload(d->mig, w);
+		kmig_workload_free(w);
+	} else {
+		d->wl = w;
+		d->wl_watched = false;
+		watch(d);
+		kmig_log(KMIG_LOG_INFO, "workload", "registered pid=%d role=%s blocks=%u "
+			 "size=%llu", w->pid, w->role == KMIG_WL_ROLE_SRC ? "source" : "destination",
+			 w->nblocks, (unsigned long long)w->blocks[0].size);
+	}
+	free(r);
+}
+
+/*
+ * Registration reads the workload's messages and maps (on the destination:
+ * allocates) its RAM, which takes seconds for large blocks: off the loop,
+ * so QMP stays responsive.
+ */
+static void *register_thread(void *arg)
+{
+	struct reg *r = arg;
+
+	r->w = kmig_workload_register(r->fd, REGISTER_TIMEOUT_MS, r->err, sizeof(r->err));
+	if (kmig_loop_post(r->d->loop, on_registered, r) < 0) {
+		kmig_workload_free(r->w);	/* cannot happen short of OOM */
+		free(r);
+	}
+	return NULL;
+}
+
 static void on_accept(struct kmig_loop *l, int lfd, unsigned int ev, void *opaque)
 {
 	struct kmigd *d = opaque;
-	struct kmig_workload *w;
-	char err[512];
+	struct reg *r;
+	pthread_attr_t attr;
+	pthread_t t;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	if (d->wl) {
-		kmig_log(KMIG_LOG_WARN, "workload", "refused a second workload: pid %d is "
-			 "registered", d->wl->pid);
+	if (d->wl || d->wl_registering) {
+		kmig_log(KMIG_LOG_WARN, "workload", "refused a second workload: one is %s",
+			 d->wl ? "registered" : "registering");
 		close(fd);
 		return;
 	}
-	w = kmig_workload_register(fd, REGISTER_TIMEOUT_MS, err, sizeof(err));
-	if (!w) {
-		kmig_log(KMIG_LOG_WARN, "workload", "registration failed: %s", err);
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		close(fd);
 		return;
 	}
-	if (kmig_mig_attach_workload(d->mig, w)) {
-		kmig_log(KMIG_LOG_WARN, "workload", "engine still holds a workload");
-		kmig_workload_free(w);
-		return;
+	r->d = d;
+	r->fd = fd;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, register_thread, r)) {
+		kmig_log(KMIG_LOG_WARN, "workload", "cannot start a registration thread");
+		close(fd);
+		free(r);
+	} else {
+		d->wl_registering = true;
 	}
-	d->wl = w;
-	d->wl_watched = false;
-	watch(d);
-	kmig_log(KMIG_LOG_INFO, "workload", "registered pid=%d role=%s blocks=%u size=%llu",
-		 w->pid, w->role == KMIG_WL_ROLE_SRC ? "source" : "destination", w->nblocks,
-		 (unsigned long long)w->blocks[0].size);
+	pthread_attr_destroy(&attr);
 }
 
 int kmigd_wl_listen(struct kmigd *d, const char *path)
@@ -125,6 +183,11 @@ int kmigd_wl_listen(struct kmigd *d, const char *path)
 
 void kmigd_wl_close(struct kmigd *d)
 {
+	/* a registration thread posts to the loop: let it finish (bounded by its deadline) */
+	for (int i = 0; d->wl_registering && i < (REGISTER_TIMEOUT_MS + 1000) / 10; i++) {
+		usleep(10000);
+		kmig_loop_run_pending(d->loop);
+	}
 	if (d->wl_listen_fd > 0) {
 		kmig_loop_del(d->loop, d->wl_listen_fd);
 		close(d->wl_listen_fd);

@@ -240,6 +240,20 @@ int kmig_register(struct kmig_ctx *ctx)
 	r = kmig_wl_send(ctx->sock, KMIG_WL_READY, NULL, 0, NULL, 0);
 	if (r)
 		return ctx_fail(ctx, r);
+	/*
+	 * Wait for kmigd's acceptance: once kmig_register returns, a migrate
+	 * command finds this workload.  A refusal closes the socket.
+	 */
+	{
+		struct kmig_wl_hdr h;
+
+		r = kmig_wl_recv(ctx->sock, &h, NULL, 0, NULL);
+		if (!r && h.type != KMIG_WL_REGISTERED)
+			r = -EPROTO;
+		if (r)
+			return ctx_fail(ctx, r == -EPROTO && h.type != KMIG_WL_REGISTERED ?
+					-EPROTO : r);
+	}
 	ctx->state = KMIG_STATE_READY;
 	return 0;
 }

@@ -205,7 +205,7 @@ int kmig_wl_recv(int sock, struct kmig_wl_hdr *hdr, void *payload, size_t max,
 		goto fail;
 	r = -EPROTO;
 	if (hdr->magic != KMIG_WL_MAGIC || hdr->reserved != 0 ||
-	    hdr->type < KMIG_WL_HELLO || hdr->type > KMIG_WL_FAILED ||
+	    hdr->type < KMIG_WL_HELLO || hdr->type > KMIG_WL_REGISTERED ||
 	    hdr->nfds > KMIG_WL_MAX_FDS)
 		goto fail;
 	if (hdr->len > KMIG_WL_MAX_PAYLOAD || hdr->len > max) {

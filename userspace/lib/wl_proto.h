@@ -19,11 +19,13 @@
  *                            HELLO(role=SRC) ->
  *                            BLOCK + fds    ->   (once per block)
  *                            READY          ->
+ *                                           <-   REGISTERED  (kmigd can migrate it now)
  *                                           <-   PAUSE       (switch-over)
  *                            PAUSED + state ->
  *                                           <-   RESUME      (failed/cancelled: run on)
  *                                           <-   MIGRATED    (completed: stay stopped)
  * Conversation, destination: HELLO(role=DST) -> BLOCK + memfd -> READY
+ *                                           <-   REGISTERED
  *                                           <-   LOAD + state (memory is in place)
  *                            STARTED        ->   (after the workload resumed)
  *                                           <-   FAILED      (incoming migration failed)
@@ -52,6 +54,8 @@ enum kmig_wl_type {
 	KMIG_WL_LOAD     = 8,	/* agent -> wl (dst): payload = device state; then start */
 	KMIG_WL_STARTED  = 9,	/* wl -> agent (dst): resumed on the destination */
 	KMIG_WL_FAILED   = 10,	/* agent -> wl (dst): incoming migration failed */
+	KMIG_WL_REGISTERED = 11, /* agent -> wl: accepted; a migration may start now
+				  * (the last type: kmig_wl_recv rejects any above it) */
 };
 
 enum kmig_wl_role {
