@@ -265,7 +265,8 @@ class Harness:
         qmp_path, wl_path = self.path(name + ".qmp"), self.path(name + ".wl")
         argv = [os.path.join(self.bindir, "kmigd"), "--qmp", qmp_path, "--workload", wl_path]
         if incoming:
-            argv += ["--incoming", "defer"]
+            # True: --incoming defer; a string: that URI, listened on at start-up
+            argv += ["--incoming", incoming if isinstance(incoming, str) else "defer"]
         if verbose:
             argv.append("-v")
         p, log = self._spawn(name, argv, netns)

@@ -18,11 +18,13 @@ directory it creates is removed on the way out, also on failure, Ctrl-C and SIGT
 """
 
 import argparse
+import array
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -492,6 +494,72 @@ def s10_closed_port(t, h):
     second_migration(t, h, "10 closed port", src, sdg, "128M")
 
 
+def s14_exec_and_incoming_uri(t, h):
+    """exec: both ways (a gzip pipeline), the destination started with --incoming URI."""
+    src = h.kmigd("s14-src")
+    sdg = h.dirtygen("s14-sdg", src, size="128M", rate=2000)
+    stream = h.path("stream.gz")
+    migrate(src, "exec:gzip -1 > %s" % stream)
+    q = src.wait_status(("completed", "failed"), 60)
+    must(t, q.get("status") == "completed" and q.get("x-kmig-transport") == "exec",
+         "14 exec: source completes into a gzip pipeline", json.dumps(q))
+    rc = sdg.wait_exit(10)
+    must(t, rc == 0 and "migrated" in sdg.text(), "14 source workload handed over",
+         "exit %s" % rc)
+    dst = h.kmigd("s14-dst", incoming="exec:gunzip -c %s" % stream)
+    ddg = h.dirtygen("s14-ddg", dst, size="128M", role="dst")
+    try:
+        dq = dst.wait_status(("completed", "failed"), 60)
+        wait_until(lambda: ddg.verify_line() and ddg.checksum(), 10, what="destination verify")
+    except Fail as e:
+        dq = {"status": str(e)}
+    want = "verify: %d pages ok, 0 bad" % ddg.pages
+    t.ok(dq.get("status") == "completed" and ddg.verify_line() == want and
+         ddg.checksum() == sdg.checksum(),
+         "14 --incoming exec:gunzip at start-up restores it: destination memory == source "
+         "final memory", "dst %s; %s; src.sum %s dst.sum %s"
+         % (json.dumps(dq), ddg.verify_line(), sdg.checksum(), ddg.checksum()))
+
+
+def getfd(agent, name, fd):
+    """QMP getfd with @fd passed over SCM_RIGHTS, on a connection of its own."""
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(agent.qmp_path)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b'{"execute": "qmp_capabilities"}')
+        f.readline()
+        s.sendmsg([json.dumps({"execute": "getfd", "arguments": {"fdname": name}}).encode()],
+                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+        while True:
+            reply = json.loads(f.readline())
+            if "event" not in reply:
+                return reply
+    finally:
+        s.close()
+
+
+def s15_fd(t, h):
+    """fd:NAME on both sides: a socketpair handed to each kmigd with getfd."""
+    src, dst, sdg, ddg = start_pair(h, "s15", "128M", rate=2000)
+    a, b = socket.socketpair()
+    try:
+        ra, rb = getfd(src, "mig", a.fileno()), getfd(dst, "mig", b.fileno())
+    finally:
+        a.close()
+        b.close()
+    must(t, ra == {"return": {}} and rb == {"return": {}}, "15 getfd on both agents",
+         "%s %s" % (ra, rb))
+    dst.cmd("migrate-incoming", {"uri": "fd:mig"})
+    migrate(src, "fd:mig")
+    info = check_completed(t, "15 fd: over a socketpair", src, dst, sdg, ddg)
+    t.ok(info.get("x-kmig-transport") == "fd", "15 transport is fd", json.dumps(info))
+    r = src.request("migrate", {"uri": "fd:mig"})
+    t.ok(r.get("error", {}).get("desc") == "File descriptor named 'mig' has not been found",
+         "15 a name is used once, as in QEMU", json.dumps(r))
+
+
 def s11_events(t, h):
     src, dst, sdg, ddg = start_pair(h, "s11", "128M", rate=20000)
     src.cmd("migrate-set-capabilities",
@@ -578,6 +646,8 @@ SCENARIOS = [
     (11, "events", s11_events),
     (12, "query-migrate field sets", s12_field_sets),
     (13, "failure after the hand-over", s7b_failed_after_handover),
+    (14, "exec: both ways, --incoming URI", s14_exec_and_incoming_uri),
+    (15, "fd: with getfd", s15_fd),
 ]
 
 

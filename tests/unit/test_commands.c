@@ -233,6 +233,22 @@ static void test_migration_control_without_migration(void **state)
 	assert_string_equal(run("x-colo-lost-heartbeat", NULL, NULL), "The feature 'colo' is not enabled");
 }
 
+static void test_fds_and_cont(void **state)
+{
+	assert_string_equal(run("getfd", "{\"fdname\": \"1x\"}", NULL),
+			    "Parameter 'fdname' expects a name not starting with a digit");
+	assert_string_equal(run("getfd", "{\"fdname\": \"mig\"}", NULL),
+			    "No file descriptor supplied via SCM_RIGHTS");
+	assert_string_equal(run("getfd", "{}", NULL), "Parameter 'fdname' is missing");
+	assert_string_equal(run("closefd", "{\"fdname\": \"mig\"}", NULL),
+			    "File descriptor named 'mig' not found");
+	assert_string_equal(run("migrate", "{\"uri\": \"fd:mig\"}", NULL),
+			    "File descriptor named 'mig' has not been found");
+	/* nothing held stopped: cont does nothing, as QEMU's on a running guest */
+	assert_string_equal(run("cont", NULL, NULL), "");
+	assert_string_equal(run("cont", "{\"x\": 1}", NULL), "Parameter 'x' is unexpected");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +258,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_argument_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_control_without_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_and_cont, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("commands", tests, NULL, NULL);
