@@ -43,7 +43,7 @@ TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c
 LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
 KMIGD_SRC := userspace/kmigd/main.c userspace/kmigd/wl_server.c
 CLI_SRC   := userspace/cli/kmig.c userspace/cli/qmp_client.c userspace/cli/migrate_cmd.c
-DIRTYGEN_SRC := userspace/workload/dirtygen.c
+DIRTYGEN_SRC := userspace/workload/dirtygen.c userspace/workload/dg_memory.c
 SENDLOOP_SRC := userspace/bench/sendloop.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

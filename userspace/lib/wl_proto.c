@@ -68,6 +68,22 @@ static void iov_advance(struct msghdr *m, size_t n)
 	}
 }
 
+/*
+ * After a failed sendmsg/recvmsg: 1 to try again (interrupted, or the
+ * socket became ready), or -errno.
+ */
+static int io_again(int sock, short events)
+{
+	int r;
+
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return -errno;
+	r = wait_sock(sock, events);
+	return r ? r : 1;
+}
+
 int kmig_wl_send(int sock, uint16_t type, const void *payload, uint32_t len,
 		 const int *fds, unsigned int nfds)
 {
@@ -107,12 +123,8 @@ int kmig_wl_send(int sock, uint16_t type, const void *payload, uint32_t len,
 		int r;
 
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			r = wait_sock(sock, POLLOUT);
-			if (r)
+			r = io_again(sock, POLLOUT);
+			if (r < 0)
 				return r;
 			continue;
 		}
@@ -171,12 +183,8 @@ static int read_full(int sock, void *buf, size_t len, bool at_start, struct kmig
 		int r;
 
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			r = wait_sock(sock, POLLIN);
-			if (r)
+			r = io_again(sock, POLLIN);
+			if (r < 0)
 				return r;
 			continue;
 		}

@@ -22,315 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libkmig.h"
+#include "dirtygen.h"
 
-#define DG_PAGE         4096u		/* content unit; page index = offset / DG_PAGE */
-#define DG_WORDS        (DG_PAGE / 8)
-#define DG_BATCH        256		/* pages written between stop-flag checks */
-#define DG_GOLDEN       0x9e3779b97f4a7c15ull
-#define DG_BLOB_MAGIC   0x31534744u	/* bytes "DGS1" on little-endian */
-#define DG_BLOB_VERSION 1u
-
-/* exit codes */
-#define DG_EXIT_OK      0
-#define DG_EXIT_SETUP   1		/* bad options, cannot connect or allocate */
-#define DG_EXIT_AGENT   2		/* agent went away / protocol error / migration failed */
-#define DG_EXIT_VERIFY  3		/* destination memory did not match */
-
-enum dg_pattern { DG_UNIFORM, DG_HOT, DG_SEQ };
 static const char *const dg_pattern_names[] = { "uniform", "hot", "seq" };
-
-/**
- * struct dg_blob - the device state: this header, then uint32_t gens[npages]
- * @magic:   DG_BLOB_MAGIC
- * @version: DG_BLOB_VERSION
- * @npages:  DG_PAGE-sized pages (entries in gens[]); both sides must agree
- * @seed:    the source's --seed
- * @rng:     writer RNG state (splitmix64), so the destination continues it
- * @cursor:  next page of the seq pattern
- * @writes:  page writes after the initial fill, summed over every host
- * @hops:    migrations this memory went through before this one
- * @gen_sum: sum of gens[], a cheap check that the blob arrived whole
- */
-struct dg_blob {
-	uint32_t magic;
-	uint32_t version;
-	uint64_t npages;
-	uint64_t seed;
-	uint64_t rng;
-	uint64_t cursor;
-	uint64_t writes;
-	uint64_t hops;
-	uint64_t gen_sum;
-};
-_Static_assert(sizeof(struct dg_blob) == 64, "blob header is 64 bytes");
-
-struct dg {
-	/* options */
-	const char *agent, *name, *pidfile, *report, *csum_out;
-	enum kmig_role role;
-	uint64_t size, npages, hot_n;
-	uint64_t rate;			/* pages/s, 0 = flat out */
-	bool idle, verify;
-	enum dg_pattern pattern;
-	unsigned int hot_pct, zero_pct;
-	uint64_t seed;
-
-	struct kmig_ctx *kmig;
-	uint8_t *mem;
-	uint32_t *gens;			/* per page; 0 = never written (zero page) */
-
-	/* owned by the writer thread while it runs, by main otherwise */
-	uint64_t rng, cursor, writes, local_writes, hops;
-
-	pthread_t thr;
-	bool running;
-	int stop;			/* __atomic; set under @lock to wake a nap */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-
-	uint64_t pauses, resumes, verify_ok, verify_bad;
-	const char *outcome;
-};
-
-/* ---- page contents ---- */
-
-static inline uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline uint64_t rng_next(uint64_t *s)
-{
-	*s += DG_GOLDEN;
-	return mix64(*s);
-}
-
-/* The content of page @idx at generation @gen: zero, or a splitmix64 run. */
-static void page_fill(uint64_t *w, uint64_t idx, uint32_t gen)
-{
-	uint64_t s;
-	unsigned int i;
-
-	if (!gen) {
-		memset(w, 0, DG_PAGE);
-		return;
-	}
-	s = mix64(idx << 32 | gen);
-	for (i = 0; i < DG_WORDS; i++)
-		w[i] = rng_next(&s);
-}
-
-static inline uint8_t *page_at(struct dg *d, uint64_t idx)
-{
-	return d->mem + idx * DG_PAGE;
-}
-
-/* ---- XXH64 (seed 0): the memory checksum, independent of the above ---- */
-
-#define XP1 11400714785074694791ull
-#define XP2 14029467366897019727ull
-#define XP3 1609587929392839161ull
-#define XP4 9650029242287828579ull
-#define XP5 2870177450012600261ull
-
-static inline uint64_t rotl64(uint64_t x, int r)
-{
-	return x << r | x >> (64 - r);
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint64_t xxh_round(uint64_t acc, uint64_t in)
-{
-	return rotl64(acc + in * XP2, 31) * XP1;
-}
-
-static inline uint64_t xxh_merge(uint64_t h, uint64_t v)
-{
-	return (h ^ xxh_round(0, v)) * XP1 + XP4;
-}
-
-static uint64_t xxh64(const void *buf, size_t len)
-{
-	const uint8_t *p = buf, *end = p + len;
-	uint64_t h;
-
-	if (len >= 32) {
-		uint64_t v1 = XP1 + XP2, v2 = XP2, v3 = 0, v4 = -XP1;
-
-		do {
-			v1 = xxh_round(v1, rd64(p));
-			v2 = xxh_round(v2, rd64(p + 8));
-			v3 = xxh_round(v3, rd64(p + 16));
-			v4 = xxh_round(v4, rd64(p + 24));
-			p += 32;
-		} while ((size_t)(end - p) >= 32);
-		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
-		h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
-	} else {
-		h = XP5;
-	}
-	h += len;
-	for (; end - p >= 8; p += 8)
-		h = rotl64(h ^ xxh_round(0, rd64(p)), 27) * XP1 + XP4;
-	if (end - p >= 4) {
-		uint32_t v;
-
-		memcpy(&v, p, sizeof(v));
-		h = rotl64(h ^ (uint64_t)v * XP1, 23) * XP2 + XP3;
-		p += 4;
-	}
-	for (; p < end; p++)
-		h = rotl64(h ^ *p * XP5, 11) * XP1;
-	h ^= h >> 33;
-	h *= XP2;
-	h ^= h >> 29;
-	h *= XP3;
-	return h ^ h >> 32;
-}
-
-static uint64_t mem_checksum(struct dg *d)
-{
-	return xxh64(d->mem, d->npages * DG_PAGE);
-}
-
-static uint64_t gen_sum(const struct dg *d)
-{
-	uint64_t i, s = 0;
-
-	for (i = 0; i < d->npages; i++)
-		s += d->gens[i];
-	return s;
-}
-
-/* ---- the writer thread ---- */
-
-static uint64_t pick_page(struct dg *d)
-{
-	uint64_t i;
-
-	switch (d->pattern) {
-	case DG_SEQ:
-		i = d->cursor;
-		d->cursor = (i + 1) % d->npages;
-		return i;
-	case DG_HOT:
-		if (rng_next(&d->rng) % 100 < 90)
-			return rng_next(&d->rng) % d->hot_n;
-		return rng_next(&d->rng) % d->npages;
-	default:
-		return rng_next(&d->rng) % d->npages;
-	}
-}
-
-static void write_one(struct dg *d)
-{
-	uint64_t idx = pick_page(d);
-	uint32_t gen = d->gens[idx] + 1;
-
-	if (!gen)
-		gen = 1;	/* wrapped: 0 is reserved for "never written" */
-	d->gens[idx] = gen;
-	page_fill((uint64_t *)page_at(d, idx), idx, gen);
-	d->writes++;
-	d->local_writes++;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Sleeps up to @ns (at most 10 ms); a stop request wakes it at once. */
-static void nap(struct dg *d, uint64_t ns)
-{
-	struct timespec ts;
-
-	if (ns > 10000000)
-		ns = 10000000;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ns += (uint64_t)ts.tv_nsec;
-	ts.tv_sec += (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
-	pthread_mutex_lock(&d->lock);
-	if (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
-		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
-	pthread_mutex_unlock(&d->lock);
-}
-
-/* Token bucket: @rate pages/s, bursts of at most a tenth of a second. */
-static void *writer_main(void *arg)
-{
-	struct dg *d = arg;
-	double tokens = 0, burst = d->rate / 10.0;
-	uint64_t last = now_ns();
-
-	if (burst < 1)
-		burst = 1;
-	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t n = DG_BATCH;
-
-		if (d->rate) {
-			uint64_t t = now_ns();
-
-			tokens += (double)(t - last) * (double)d->rate / 1e9;
-			last = t;
-			if (tokens > burst)
-				tokens = burst;
-			if (tokens < 1) {
-				nap(d, (uint64_t)((1 - tokens) * 1e9 / (double)d->rate));
-				continue;
-			}
-			if (tokens < DG_BATCH)
-				n = (uint64_t)tokens;
-			tokens -= (double)n;
-		}
-		while (n--)
-			write_one(d);
-	}
-	return NULL;
-}
-
-static int writer_start(struct dg *d)
-{
-	int r;
-
-	if (d->idle || d->running)
-		return 0;
-	__atomic_store_n(&d->stop, 0, __ATOMIC_RELEASE);
-	r = pthread_create(&d->thr, NULL, writer_main, d);
-	if (r) {
-		fprintf(stderr, "dirtygen: cannot start the writer: %s\n", strerror(r));
-		return -r;
-	}
-	d->running = true;
-	return 0;
-}
-
-/* Returns once the writer has stopped: memory is quiet from then on. */
-static void writer_stop(struct dg *d)
-{
-	if (!d->running)
-		return;
-	pthread_mutex_lock(&d->lock);
-	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
-	pthread_cond_signal(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	pthread_join(d->thr, NULL);
-	d->running = false;
-}
 
 /* ---- files ---- */
 
@@ -364,7 +58,7 @@ static void write_checksum(struct dg *d)
 
 	if (!d->csum_out)
 		return;
-	snprintf(line, sizeof(line), "%016" PRIx64 "\n", mem_checksum(d));
+	snprintf(line, sizeof(line), "%016" PRIx64 "\n", dg_mem_checksum(d));
 	r = write_file(d->csum_out, line);
 	if (r)
 		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->csum_out, strerror(-r));
@@ -389,7 +83,7 @@ static void write_report(struct dg *d)
 		 ", \"verify_bad\": %" PRIu64 "}\n",
 		 d->role == KMIG_ROLE_SOURCE ? "src" : "dst", (int)getpid(), d->name, d->size,
 		 d->npages, d->outcome, d->writes, d->local_writes, d->hops, d->pauses,
-		 d->resumes, zero, gen_sum(d), mem_checksum(d), d->verify_ok, d->verify_bad);
+		 d->resumes, zero, dg_gen_sum(d), dg_mem_checksum(d), d->verify_ok, d->verify_bad);
 	r = write_file(d->report, line);
 	if (r)
 		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->report, strerror(-r));
@@ -401,7 +95,7 @@ static int cb_pause(void *opaque)
 {
 	struct dg *d = opaque;
 
-	writer_stop(d);
+	dg_writer_stop(d);
 	d->pauses++;
 	d->outcome = "paused";
 	return 0;
@@ -418,7 +112,7 @@ static int cb_save_state(void *opaque, void **buf, size_t *len)
 	*b = (struct dg_blob){
 		.magic = DG_BLOB_MAGIC, .version = DG_BLOB_VERSION, .npages = d->npages,
 		.seed = d->seed, .rng = d->rng, .cursor = d->cursor, .writes = d->writes,
-		.hops = d->hops, .gen_sum = gen_sum(d),
+		.hops = d->hops, .gen_sum = dg_gen_sum(d),
 	};
 	memcpy(b + 1, d->gens, d->npages * sizeof(uint32_t));
 	*buf = b;
@@ -432,7 +126,7 @@ static void cb_resume(void *opaque)
 
 	d->resumes++;
 	d->outcome = "running";
-	writer_start(d);
+	dg_writer_start(d);
 }
 
 static void cb_migrated(void *opaque)
@@ -442,24 +136,6 @@ static void cb_migrated(void *opaque)
 	d->outcome = "migrated";
 	/* RAM has not changed since the pause: this is the source's final memory */
 	write_checksum(d);
-}
-
-static void verify_all(struct dg *d)
-{
-	uint64_t w[DG_WORDS], i;
-
-	for (i = 0; i < d->npages; i++) {
-		page_fill(w, i, d->gens[i]);
-		if (!memcmp(page_at(d, i), w, DG_PAGE)) {
-			d->verify_ok++;
-			continue;
-		}
-		if (d->verify_bad++ < 10)
-			fprintf(stderr, "verify: page %" PRIu64 " (gen %" PRIu32 ") differs\n",
-				i, d->gens[i]);
-	}
-	fprintf(stderr, "verify: %" PRIu64 " pages ok, %" PRIu64 " bad\n",
-		d->verify_ok, d->verify_bad);
 }
 
 static int cb_load_state(void *opaque, const void *buf, size_t len)
@@ -483,7 +159,7 @@ static int cb_load_state(void *opaque, const void *buf, size_t len)
 		return -EINVAL;
 	}
 	memcpy(d->gens, (const uint8_t *)buf + sizeof(b), d->npages * sizeof(uint32_t));
-	if (gen_sum(d) != b.gen_sum) {
+	if (dg_gen_sum(d) != b.gen_sum) {
 		fprintf(stderr, "dirtygen: device state damaged (generation sum)\n");
 		return -EINVAL;
 	}
@@ -505,12 +181,12 @@ static void cb_started(void *opaque)
 	struct dg *d = opaque;
 
 	if (d->verify) {
-		verify_all(d);
+		dg_verify_all(d);
 		if (d->verify_bad)
 			d->outcome = "verify-failed";
 	}
 	write_checksum(d);
-	if (!d->verify_bad && writer_start(d))
+	if (!d->verify_bad && dg_writer_start(d))
 		d->outcome = "writer-failed";
 }
 
@@ -534,7 +210,7 @@ static void initial_fill(struct dg *d)
 		if (mix64(d->seed ^ (i * DG_GOLDEN)) % 100 < d->zero_pct)
 			continue;
 		d->gens[i] = 1;
-		page_fill((uint64_t *)page_at(d, i), i, 1);
+		dg_page_fill((uint64_t *)page_at(d, i), i, 1);
 	}
 }
 
@@ -845,10 +521,10 @@ int main(int argc, char **argv)
 			dg_pattern_names[d.pattern]);
 		if (d.role == KMIG_ROLE_SOURCE) {
 			d.outcome = "running";
-			writer_start(&d);
+			dg_writer_start(&d);
 		}
 		rc = run(&d, sfd);
-		writer_stop(&d);
+		dg_writer_stop(&d);
 		write_report(&d);
 		if (d.pidfile)
 			unlink(d.pidfile);

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dg_memory.c: kmig-dirtygen's memory: the content every page must have at
+ * its generation, the checks a destination runs on it, and the writer
+ * thread that dirties pages at the chosen rate and pattern.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "dirtygen.h"
+
+/* ---- page contents ---- */
+
+/* The content of page @idx at generation @gen: zero, or a splitmix64 run. */
+void dg_page_fill(uint64_t *w, uint64_t idx, uint32_t gen)
+{
+	uint64_t s;
+	unsigned int i;
+
+	if (!gen) {
+		memset(w, 0, DG_PAGE);
+		return;
+	}
+	s = mix64(idx << 32 | gen);
+	for (i = 0; i < DG_WORDS; i++)
+		w[i] = rng_next(&s);
+}
+
+
+uint64_t dg_mem_checksum(struct dg *d)
+{
+	return XXH64(d->mem, d->npages * DG_PAGE, 0);
+}
+
+uint64_t dg_gen_sum(const struct dg *d)
+{
+	uint64_t i, s = 0;
+
+	for (i = 0; i < d->npages; i++)
+		s += d->gens[i];
+	return s;
+}
+
+/* ---- the writer thread ---- */
+
+static uint64_t pick_page(struct dg *d)
+{
+	uint64_t i;
+
+	switch (d->pattern) {
+	case DG_SEQ:
+		i = d->cursor;
+		d->cursor = (i + 1) % d->npages;
+		return i;
+	case DG_HOT:
+		if (rng_next(&d->rng) % 100 < 90)
+			return rng_next(&d->rng) % d->hot_n;
+		return rng_next(&d->rng) % d->npages;
+	default:
+		return rng_next(&d->rng) % d->npages;
+	}
+}
+
+static void write_one(struct dg *d)
+{
+	uint64_t idx = pick_page(d);
+	uint32_t gen = d->gens[idx] + 1;
+
+	if (!gen)
+		gen = 1;	/* wrapped: 0 is reserved for "never written" */
+	d->gens[idx] = gen;
+	dg_page_fill((uint64_t *)page_at(d, idx), idx, gen);
+	d->writes++;
+	d->local_writes++;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps up to @ns (at most 10 ms); a stop request wakes it at once. */
+static void nap(struct dg *d, uint64_t ns)
+{
+	struct timespec ts;
+
+	if (ns > 10000000)
+		ns = 10000000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&d->lock);
+	if (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Token bucket: @rate pages/s, bursts of at most a tenth of a second. */
+static void *writer_main(void *arg)
+{
+	struct dg *d = arg;
+	double tokens = 0, burst = d->rate / 10.0;
+	uint64_t last = now_ns();
+
+	if (burst < 1)
+		burst = 1;
+	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t n = DG_BATCH;
+
+		if (d->rate) {
+			uint64_t t = now_ns();
+
+			tokens += (double)(t - last) * (double)d->rate / 1e9;
+			last = t;
+			if (tokens > burst)
+				tokens = burst;
+			if (tokens < 1) {
+				nap(d, (uint64_t)((1 - tokens) * 1e9 / (double)d->rate));
+				continue;
+			}
+			if (tokens < DG_BATCH)
+				n = (uint64_t)tokens;
+			tokens -= (double)n;
+		}
+		while (n--)
+			write_one(d);
+	}
+	return NULL;
+}
+
+int dg_writer_start(struct dg *d)
+{
+	int r;
+
+	if (d->idle || d->running)
+		return 0;
+	__atomic_store_n(&d->stop, 0, __ATOMIC_RELEASE);
+	r = pthread_create(&d->thr, NULL, writer_main, d);
+	if (r) {
+		fprintf(stderr, "dirtygen: cannot start the writer: %s\n", strerror(r));
+		return -r;
+	}
+	d->running = true;
+	return 0;
+}
+
+/* Returns once the writer has stopped: memory is quiet from then on. */
+void dg_writer_stop(struct dg *d)
+{
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->lock);
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thr, NULL);
+	d->running = false;
+}
+
+
+void dg_verify_all(struct dg *d)
+{
+	uint64_t w[DG_WORDS], i;
+
+	for (i = 0; i < d->npages; i++) {
+		dg_page_fill(w, i, d->gens[i]);
+		if (!memcmp(page_at(d, i), w, DG_PAGE)) {
+			d->verify_ok++;
+			continue;
+		}
+		if (d->verify_bad++ < 10)
+			fprintf(stderr, "verify: page %" PRIu64 " (gen %" PRIu32 ") differs\n",
+				i, d->gens[i]);
+	}
+	fprintf(stderr, "verify: %" PRIu64 " pages ok, %" PRIu64 " bad\n",
+		d->verify_ok, d->verify_bad);
+}
