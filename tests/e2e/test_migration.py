@@ -435,6 +435,40 @@ def s15_fd(t, h):
          "15 a name is used once, as in QEMU", json.dumps(r))
 
 
+def memfd_allocated(pid):
+    """Bytes the kernel has allocated for the memfd(s) process @pid maps (st_blocks)."""
+    total = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        path = "/proc/%d/fd/%s" % (pid, fd)
+        try:
+            if os.readlink(path).startswith("/memfd:"):
+                total += os.stat(path).st_blocks * 512
+        except OSError:
+            pass
+    return total
+
+
+def s16_sparse(t, h):
+    """A mostly unwritten (sparse) source: kmigd sends its holes as zero pages without
+    touching them, so migrating does not allocate the workload's never-used memory."""
+    src, dst, sdg, ddg = start_pair(h, "s16", "256M", idle=True, zero_pct=90)
+    before = memfd_allocated(sdg.pid)
+    migrate(src, listen(dst, "tcp:127.0.0.1:0"), bandwidth=8 * MiB)
+    src.wait_status("active", 5)
+    time.sleep(1.5)
+    during = memfd_allocated(sdg.pid)
+    q = src.query()
+    t.ok(during <= before + MiB,
+         "16 sparse 256M source (90%% holes): still %.0f MiB allocated mid-migration (was %.0f)"
+         % (during / MiB, before / MiB),
+         "allocated grew by %.0f MiB; query-migrate %s" % ((during - before) / MiB, json.dumps(q)))
+    src.cmd("migrate-set-parameters", {"max-bandwidth": 0})
+    info = check_completed(t, "16 sparse source", src, dst, sdg, ddg)
+    dup = info.get("ram", {}).get("duplicate", 0)
+    t.ok(dup >= 0.85 * ddg.pages, "16 the holes went as zero pages (duplicate %d of %d)"
+         % (dup, ddg.pages), json.dumps(info.get("ram")))
+
+
 def s11_events(t, h):
     src, dst, sdg, ddg = start_pair(h, "s11", "128M", rate=20000)
     src.cmd("migrate-set-capabilities",
@@ -523,6 +557,7 @@ SCENARIOS = [
     (13, "failure after the hand-over", s7b_failed_after_handover),
     (14, "exec: both ways, --incoming URI", s14_exec_and_incoming_uri),
     (15, "fd: with getfd", s15_fd),
+    (16, "sparse source stays sparse", s16_sparse),
 ]
 
 

@@ -34,6 +34,7 @@ struct src_block {
 	uint64_t npages;
 	uint64_t *dirty;	/* bit i: page i must be (re)sent */
 	uint64_t *hash;		/* content hash of what page i last carried */
+	uint64_t *data;		/* pass 1 only: bit i set = page i is not a hole */
 	struct kmig_tracker tr;
 	bool tr_open;
 };
@@ -145,6 +146,17 @@ static int queue(struct src *s, uint32_t type, uint32_t block, uint64_t off, uin
  * non-zero pages as PAGES records pointing into the mapping, runs of zero
  * pages as ZERO records, recording each page's hash.
  */
+/*
+ * Whether page @i is all zeroes.  A page in a hole of the memfd is, and is
+ * never read: reading it through the mapping would allocate it.
+ */
+static bool page_zero(const struct src_block *sb, uint64_t i)
+{
+	if (sb->data && !(sb->data[i / 64] & (1ull << (i % 64))))
+		return true;
+	return kmig_page_is_zero(sb->b->map + (i << KMIG_PAGE_SHIFT));
+}
+
 static int send_run(struct src *s, unsigned int bi, uint64_t first, uint64_t n)
 {
 	struct src_block *sb = &s->blk[bi];
@@ -153,15 +165,13 @@ static int send_run(struct src *s, unsigned int bi, uint64_t first, uint64_t n)
 	int ret;
 
 	while (i < end) {
-		bool zero = kmig_page_is_zero(base + (i << KMIG_PAGE_SHIFT));
+		bool zero = page_zero(sb, i);
 		uint64_t j = i;
 
 		while (j < end && j - i < KMIG_WIRE_MAX_RUN) {
-			const uint8_t *p = base + (j << KMIG_PAGE_SHIFT);
-
-			if (j > i && kmig_page_is_zero(p) != zero)
+			if (j > i && page_zero(sb, j) != zero)
 				break;
-			sb->hash[j] = zero ? s->zero_hash : kmig_page_hash(p);
+			sb->hash[j] = zero ? s->zero_hash : kmig_page_hash(base + (j << KMIG_PAGE_SHIFT));
 			j++;
 		}
 		if (zero)
@@ -205,6 +215,49 @@ static long send_dirty(struct src *s)
 		}
 	}
 	return flush(s) ?: sent;
+}
+
+/*
+ * Maps which pages of each block hold data (SEEK_DATA/SEEK_HOLE on the
+ * memfd), for pass 1: most of a large, sparse guest may never have been
+ * written, and those pages go as ZERO records without being touched.  Later
+ * passes need no map: the tracker reports only written pages.
+ */
+static int map_holes(struct src *s)
+{
+	for (unsigned int bi = 0; bi < s->nblk; bi++) {
+		struct src_block *sb = &s->blk[bi];
+		off_t off = 0, size = (off_t)sb->b->size;
+
+		sb->data = calloc(words(sb->npages), sizeof(uint64_t));
+		if (!sb->data)
+			return -ENOMEM;
+		while (off < size) {
+			off_t d = lseek(sb->b->memfd, off, SEEK_DATA), h;
+
+			if (d < 0 && errno == ENXIO)
+				break;			/* no data after @off */
+			if (d < 0)
+				return -errno;
+			h = lseek(sb->b->memfd, d, SEEK_HOLE);
+			if (h < 0)
+				return -errno;
+			for (uint64_t i = (uint64_t)d >> KMIG_PAGE_SHIFT;
+			     i < ((uint64_t)(h < size ? h : size) + KMIG_PAGE_SIZE - 1) >> KMIG_PAGE_SHIFT;
+			     i++)
+				sb->data[i / 64] |= 1ull << (i % 64);
+			off = h;
+		}
+	}
+	return 0;
+}
+
+static void drop_hole_map(struct src *s)
+{
+	for (unsigned int bi = 0; bi < s->nblk; bi++) {
+		free(s->blk[bi].data);
+		s->blk[bi].data = NULL;
+	}
 }
 
 /* harvests every tracker; returns the number of dirty pages now pending */
@@ -281,6 +334,7 @@ static void free_blocks(struct src *s)
 			kmig_tracker_close(&s->blk[i].tr);
 		free(s->blk[i].dirty);
 		free(s->blk[i].hash);
+		free(s->blk[i].data);
 	}
 	free(s->blk);
 }
@@ -395,9 +449,12 @@ static int precopy(struct src *s)
 		s->pass_t0_ns = t0;
 		s->pass_bytes0 = sent0;
 		ret = queue(s, KMIG_REC_PASS, 0, pass, 0, NULL, 0);
+		if (!ret && pass == 1)
+			ret = map_holes(s);
 		if (ret)
 			return ret;
 		n = send_dirty(s);
+		drop_hole_map(s);
 		if (n < 0)
 			return (int)n;
 		n = harvest(s);

@@ -140,7 +140,13 @@ static int block_setup(struct kmig_workload *w, const struct kmig_wl_block *wb, 
 	if (w->role == KMIG_WL_ROLE_DST && fallocate(b->memfd, 0, 0, b->size) < 0)
 		kmig_log(KMIG_LOG_WARN, "workload", "fallocate block=%s err=%s", b->name,
 			 strerror(errno));
-	b->map = mmap(NULL, b->size, prot, MAP_SHARED | MAP_POPULATE, b->memfd, 0);
+	/*
+	 * The destination's mapping is populated now, so receiving never
+	 * faults.  The source's is not: populating a shared mapping allocates
+	 * the memfd's holes, and a large guest may be mostly holes.
+	 */
+	b->map = mmap(NULL, b->size, prot,
+		      MAP_SHARED | (w->role == KMIG_WL_ROLE_DST ? MAP_POPULATE : 0), b->memfd, 0);
 	if (b->map == MAP_FAILED) {
 		b->map = NULL;
 		snprintf(err, n, "block '%s': mmap failed: %s", b->name, strerror(errno));

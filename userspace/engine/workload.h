@@ -18,8 +18,9 @@
  * @name:    the workload's name for it (matched by name on the destination)
  * @size:    bytes, a page multiple
  * @memfd:   the block's memfd (kmigd's own descriptor)
- * @map:     kmigd's mapping of it: read-only on the source, read-write on
- *           the destination; populated up front so migration never faults
+ * @map:     kmigd's mapping of it: read-only on the source (never
+ *           populated: that would allocate the memfd's holes), read-write
+ *           and populated up front on the destination
  * @wl_addr: where the workload maps it (what the tracker watches)
  * @uffd:    source: the workload's userfaultfd for this block, or -1
  * @uffd_api_done: UFFDIO_API has run on @uffd (it may only run once)
