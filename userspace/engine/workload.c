@@ -90,6 +90,28 @@ void kmig_workload_free(struct kmig_workload *w)
 	free(w);
 }
 
+/*
+ * Source: fills in kmigd's page tables for the pages that hold data, now
+ * rather than fault by fault during the migration, and leaves the holes
+ * alone (populating them would allocate them).  Best effort.
+ */
+static void populate_data(struct kmig_block *b)
+{
+	off_t off = 0, size = (off_t)b->size;
+
+	while (off < size) {
+		off_t d = lseek(b->memfd, off, SEEK_DATA), h;
+
+		if (d < 0 || (h = lseek(b->memfd, d, SEEK_HOLE)) < 0)
+			return;
+		if (h > size)
+			h = size;
+		if (madvise(b->map + d, (size_t)(h - d), MADV_POPULATE_READ) < 0)
+			return;
+		off = h;
+	}
+}
+
 /* checks a received block and maps it; consumes the fds */
 static int block_setup(struct kmig_workload *w, const struct kmig_wl_block *wb, int fds[2],
 		       uint32_t page_size, char *err, size_t n)
@@ -152,6 +174,8 @@ static int block_setup(struct kmig_workload *w, const struct kmig_wl_block *wb, 
 		snprintf(err, n, "block '%s': mmap failed: %s", b->name, strerror(errno));
 		goto fail;
 	}
+	if (w->role == KMIG_WL_ROLE_SRC)
+		populate_data(b);
 	w->nblocks++;
 	return 0;
 fail:
