@@ -233,6 +233,26 @@ static void test_migration_control_without_migration(void **state)
 	assert_string_equal(run("x-colo-lost-heartbeat", NULL, NULL), "The feature 'colo' is not enabled");
 }
 
+static void test_unimplemented_capability_refused(void **state)
+{
+	char *r;
+
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": [{\"capability\": "
+				"\"auto-converge\", \"state\": true}]}", NULL), "");
+	assert_string_equal(run("migrate", "{\"uri\": \"tcp:127.0.0.1:1\"}", NULL),
+			    "Capability 'auto-converge' is not implemented by kmig yet; "
+			    "disable it to migrate");
+	assert_string_equal(run("query-migrate", NULL, &r), "");
+	assert_string_equal(r, "{}");	/* refused before anything started */
+	free(r);
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": [{\"capability\": "
+				"\"auto-converge\", \"state\": false}, {\"capability\": "
+				"\"events\", \"state\": true}, {\"capability\": "
+				"\"return-path\", \"state\": true}]}", NULL), "");
+	assert_string_equal(run("migrate", "{\"uri\": \"no-such-proto:x\"}", NULL),
+			    "Parameter 'uri' expects a valid migration protocol");
+}
+
 static void test_fds_and_cont(void **state)
 {
 	assert_string_equal(run("getfd", "{\"fdname\": \"1x\"}", NULL),
@@ -259,6 +279,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_argument_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_control_without_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_and_cont, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unimplemented_capability_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("commands", tests, NULL, NULL);
