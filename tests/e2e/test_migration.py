@@ -371,6 +371,64 @@ def s9_streams(t, h):
          % (vline, dsum), "want %r; src.sum %s dst.sum %s" % (want, ssum, dsum))
 
 
+def s17_mutated_streams(t, h, rounds=60):
+    """Random damage to a saved stream (record headers, the stream header, page data): the
+    destination must never crash and never complete with memory that differs from the
+    source's; it either fails with a reason or (when the damage was overwritten later in the
+    stream) completes and verifies."""
+    import random
+    src = h.kmigd("s17-src")
+    sdg = h.dirtygen("s17-sdg", src, size="16M", rate=2000)
+    stream = h.path("stream")
+    migrate(src, "file:" + stream)
+    src.wait_status("completed", 30)
+    sdg.wait_exit(10)
+    with open(stream, "rb") as f:
+        data = f.read()
+    blocks, recs = kstream.parse(data)
+    rng = random.Random(17)
+    bad, outcomes = [], {}
+    for i in range(rounds):
+        buf = bytearray(data)
+        kind = ("header", "record", "payload")[i % 3]
+        if kind == "header":
+            at = rng.randrange(0, kstream.HDR.size + len(blocks) * kstream.BLOCK.size)
+        elif kind == "record":
+            at = rng.choice(recs).pos + rng.randrange(kstream.REC.size)
+        else:
+            r = rng.choice([r for r in recs if r.payload_len])
+            at = r.payload_pos + rng.randrange(r.payload_len)
+        buf[at] ^= 1 << rng.randrange(8) if rng.random() < 0.5 else rng.randrange(1, 256)
+        path = h.path("m%d" % i)
+        with open(path, "wb") as f:
+            f.write(buf)
+        dst, ddg = fresh_dst(h, "s17m%d" % i, "16M")
+        dst.cmd("migrate-incoming", {"uri": "file:" + path})
+        try:
+            q = dst.wait_status(("completed", "failed"), 20)
+        except Fail as e:
+            q = {"status": "timeout: %s" % e}
+        if q.get("status") == "completed":
+            try:
+                wait_until(lambda: ddg.verify_line() and ddg.checksum(), 10, what="verify")
+            except Fail:
+                pass
+            ok = (ddg.verify_line() == "verify: %d pages ok, 0 bad" % ddg.pages and
+                  ddg.checksum() == sdg.checksum())
+        else:
+            ok = q.get("status") == "failed" and bool(q.get("error-desc")) and dst.alive()
+        key = "%s/%s" % (kind, q.get("status"))
+        outcomes[key] = outcomes.get(key, 0) + 1
+        if not ok:
+            bad.append("byte %d (%s): %s; dst alive %s; %s" % (
+                at, kind, json.dumps(q), dst.alive(), ddg.verify_line()))
+        ddg.stop()
+        dst.stop()
+    t.diag("17: outcomes %s" % sorted(outcomes.items()))
+    t.ok(not bad, "17 %d randomly damaged streams: each failed with a reason or completed "
+         "and verified; no crash" % rounds, "; ".join(bad))
+
+
 def s10_closed_port(t, h):
     src = h.kmigd("s10-src")
     sdg = h.dirtygen("s10-sdg", src, size="128M", rate=2000)
@@ -558,6 +616,7 @@ SCENARIOS = [
     (14, "exec: both ways, --incoming URI", s14_exec_and_incoming_uri),
     (15, "fd: with getfd", s15_fd),
     (16, "sparse source stays sparse", s16_sparse),
+    (17, "randomly damaged streams", s17_mutated_streams),
 ]
 
 
