@@ -50,6 +50,11 @@ def s1_idle_unix(t, h):
     info = check_completed(t, "1 idle 128M over unix", src, dst, sdg, ddg)
     t.ok(info.get("x-kmig-transport") == "unix", "1 idle 128M over unix: transport is unix",
          json.dumps(info))
+    src.cmd("query-status")     # drains anything sent meanwhile into the event list
+    seen = [e.get("event") for e in src.qmp.events]
+    t.ok(not any(e in ("MIGRATION", "MIGRATION_PASS") for e in seen),
+         "1 with the events capability off, no MIGRATION/MIGRATION_PASS events",
+         "received %s" % seen)
 
 
 def s2_dirty_tcp(t, h):
