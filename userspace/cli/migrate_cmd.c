@@ -6,6 +6,7 @@
  * manner of `virsh domjobinfo`.  Ctrl-C cancels the migration (the source
  * workload keeps running) instead of abandoning it.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -122,6 +123,20 @@ static int set_param(struct kmig_qmpc *c, const char *name, long long v, char *e
 	return r ? 0 : -1;
 }
 
+/* a non-negative decimal option value; 0, or -1 with one line on stderr */
+static int number(const char *arg, const char *opt, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || *out < 0) {
+		fprintf(stderr, "kmig: %s wants a non-negative number, got '%s'\n", opt, arg);
+		return -1;
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kmig migrate --src SOCK [--dst SOCK] [--bandwidth BYTES/S]\n"
@@ -157,9 +172,9 @@ int kmig_cmd_migrate(int argc, char **argv)
 		switch (o) {
 		case 's': src = optarg; break;
 		case 'd': dst = optarg; break;
-		case 'b': bw = atoll(optarg); break;
-		case 't': downtime = atoll(optarg); break;
-		case 'T': timeout = atoll(optarg); break;
+		case 'b': if (number(optarg, "--bandwidth", &bw)) return 2; break;
+		case 't': if (number(optarg, "--downtime", &downtime)) return 2; break;
+		case 'T': if (number(optarg, "--timeout", &timeout)) return 2; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
