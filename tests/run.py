@@ -26,6 +26,7 @@ def suites(build):
         yield f"unit/{name}", [os.path.join(tests, name)]
     yield "qmp", [sys.executable, "tests/qmp/test_protocol.py", "--kmigd",
                   os.path.join(build, "bin", "kmigd")]
+    yield "cli", [sys.executable, "tests/qmp/test_cli.py", "--build", build]
     yield "e2e", [sys.executable, "tests/e2e/test_migration.py", "--build", build]
 
 
