@@ -186,6 +186,16 @@ def s6_cancel_active(t, h):
     migrate(src, uri, bandwidth=4 * MiB)
     src.wait_status("active", 5)
     time.sleep(0.5)
+    # while it runs: capabilities and a second migrate are refused, parameters may change
+    busy = "There's a migration process in progress"
+    r1 = src.request("migrate-set-capabilities",
+                     {"capabilities": [{"capability": "events", "state": True}]})
+    r2 = src.request("migrate", {"uri": uri})
+    r3 = src.request("migrate-set-parameters", {"downtime-limit": 200})
+    t.ok(r1.get("error", {}).get("desc") == busy and r2.get("error", {}).get("desc") == busy
+         and r3 == {"return": {}} and src.status() == "active",
+         "6 while active: set-capabilities and migrate refused as in QEMU, set-parameters "
+         "accepted", "%s %s %s" % (r1, r2, r3))
     src.cmd("migrate_cancel")
     t0 = time.monotonic()
     try:

@@ -584,10 +584,8 @@ def group_destination(s):
 
 
 # 10. In-progress guard ("There's a migration process in progress" for capabilities and a second
-# migrate; parameters still settable while active).  TODO: not tested yet.  It needs a migration that
-# stays in setup or active long enough to probe, e.g. a 127.0.0.1 listener that accepts and never
-# reads; today's kmigd fails such a migration at once ("channel opened, but this kmig build has no
-# precopy engine yet"), so there is no in-progress state to probe.  Add it with the engine.
+# migrate; parameters still settable while active): needs a running migration, so it lives in the
+# end-to-end suite (tests/e2e/test_migration.py, scenario 6).
 
 
 def free_port():
