@@ -34,7 +34,7 @@ struct kmig_mig {
 	int64_t start_ms, setup_ms, end_ms;
 	struct kmig_mig_stats stats;
 	struct kmig_tuning tuning;
-	volatile bool cancel;
+	_Atomic bool cancel;	/* read without @lock by the migration thread */
 	char tracker[32];
 	char transport[16];
 	const struct kmig_mig_hooks *hooks;

@@ -16,7 +16,7 @@ int64_t kmig_now_ns(void)
 }
 
 bool kmig_ratelimit_wait(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate,
-			 const volatile bool *stop)
+			 const _Atomic bool *stop)
 {
 	if (!rate) {
 		rl->last_ns = 0;

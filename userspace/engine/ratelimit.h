@@ -22,6 +22,6 @@ int64_t kmig_now_ns(void);
  * Sleeps in short slices and returns early (false) once *@stop is set.
  */
 bool kmig_ratelimit_wait(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate,
-			 const volatile bool *stop);
+			 const _Atomic bool *stop);
 
 #endif

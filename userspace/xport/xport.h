@@ -70,7 +70,7 @@ struct kmig_listener {
  * minutes when the peer drops SYNs).
  */
 int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x,
-		       const volatile bool *cancel, char *err, size_t n);
+		       const _Atomic bool *cancel, char *err, size_t n);
 /* destination: prepares @l for @u (binds tcp/unix, opens file, runs exec) */
 int kmig_xport_listen(const struct kmig_uri *u, struct kmig_listener *l, char *err, size_t n);
 /* destination: waits for the source (blocking; kmig_xport_listen_abort ends it) */

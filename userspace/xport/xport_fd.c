@@ -172,7 +172,7 @@ static int spawn(const char *cmd, bool source, pid_t *child, char *err, size_t n
 
 /* connect() that polls in slices so a cancel ends the wait; 0 or -errno */
 static int connect_cancellable(int fd, const struct sockaddr *sa, socklen_t len,
-			       const volatile bool *cancel)
+			       const _Atomic bool *cancel)
 {
 	int flags = fcntl(fd, F_GETFL), soerr = 0;
 	socklen_t sl = sizeof(soerr);
@@ -202,7 +202,7 @@ static int connect_cancellable(int fd, const struct sockaddr *sa, socklen_t len,
 }
 
 int kmig_xport_connect(const struct kmig_uri *u, struct kmig_xport *x,
-		       const volatile bool *cancel, char *err, size_t n)
+		       const _Atomic bool *cancel, char *err, size_t n)
 {
 	struct sockaddr_un sa;
 	pid_t child = 0;
