@@ -18,6 +18,11 @@ ifeq ($(SAN),1)
 CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS     += -fsanitize=address,undefined
 endif
+# SAN=thread: a ThreadSanitizer build for hunting races by hand (not part of make check)
+ifeq ($(SAN),thread)
+CFLAGS_BASE += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS     += -fsanitize=thread
+endif
 GEN       := $(BUILD)/qapi
 INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd \
 	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -I$(GEN)
