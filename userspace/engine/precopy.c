@@ -54,6 +54,7 @@ struct src {
 	struct kmig_wire_rec rec[BATCH_IOV];
 	int niov, nrec;
 	uint64_t batch_bytes;
+	uint64_t batch_normal, batch_zero;	/* pages in the batch, counted once written */
 	uint64_t zero_hash;
 	/* live bandwidth for query-migrate while a pass runs */
 	int64_t pass_t0_ns, rate_shown_ns;
@@ -103,8 +104,10 @@ static int flush(struct src *s)
 			 strerror(-ret));
 		return ret;
 	}
+	/* the kernel took the batch: now it counts as transferred */
+	stats_add(s, s->batch_bytes, s->batch_normal, s->batch_zero);
 	s->niov = s->nrec = 0;
-	s->batch_bytes = 0;
+	s->batch_bytes = s->batch_normal = s->batch_zero = 0;
 	int64_t now = kmig_now_ns();
 
 	if (now - s->rate_shown_ns > 100000000ll && now > s->pass_t0_ns) {
@@ -135,8 +138,8 @@ static int queue(struct src *s, uint32_t type, uint32_t block, uint64_t off, uin
 	if (plen)
 		s->iov[s->niov++] = (struct iovec){ (void *)payload, plen };
 	s->batch_bytes += sizeof(*r) + plen;
-	stats_add(s, sizeof(*r) + plen, type == KMIG_REC_PAGES ? count : 0,
-		  type == KMIG_REC_ZERO ? count : 0);
+	s->batch_normal += type == KMIG_REC_PAGES ? count : 0;
+	s->batch_zero += type == KMIG_REC_ZERO ? count : 0;
 	/* big payloads go out at once so rate limiting stays smooth */
 	return s->batch_bytes >= (1u << 20) ? flush(s) : 0;
 }
