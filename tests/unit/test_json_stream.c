@@ -98,6 +98,18 @@ static void test_stray_bytes_recover(void **state)
 	kmig_json_stream_free(js);
 }
 
+static void test_stray_control_byte(void **state)
+{
+	struct kmig_json_stream *js = kmig_json_stream_new();
+	struct seen s = { 0 };
+
+	feed(js, &s, "\x01\n{\"b\": 1}");
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.out[0], "ERR:JSON parse error, stray '\x01'");
+	assert_string_equal(s.out[1], "{\"b\": 1}");
+	kmig_json_stream_free(js);
+}
+
 static void test_structural_errors(void **state)
 {
 	struct kmig_json_stream *js = kmig_json_stream_new();
@@ -197,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_one_byte_at_a_time),
 		cmocka_unit_test(test_bad_keyword_and_recovery),
 		cmocka_unit_test(test_stray_bytes_recover),
+		cmocka_unit_test(test_stray_control_byte),
 		cmocka_unit_test(test_structural_errors),
 		cmocka_unit_test(test_big_integers_become_doubles),
 		cmocka_unit_test(test_top_level_scalars),

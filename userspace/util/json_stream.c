@@ -186,11 +186,11 @@ static int lex_error(struct kmig_json_stream *s, unsigned char c, kmig_json_cb c
 {
 	char msg[64];
 
-	if (c < 0x20 || c >= 0x7f)
-		/* U+FFFD for a byte that is not valid here, as QEMU reports it */
-		snprintf(msg, sizeof(msg), "JSON parse error, stray '%s'",
-			 c < 0x80 ? "\xef\xbf\xbd" : "\xef\xbf\xbd");
+	if (c >= 0x80)
+		/* not valid UTF-8 here: U+FFFD, as QEMU reports it */
+		snprintf(msg, sizeof(msg), "JSON parse error, stray '\xef\xbf\xbd'");
 	else
+		/* the byte itself; the writer escapes control bytes (0x01 -> \u0001) */
 		snprintf(msg, sizeof(msg), "JSON parse error, stray '%c'", c);
 	reset_value(s);
 	s->st = LEX_RECOVER;
