@@ -298,7 +298,7 @@ void *kmig_incoming_thread(void *arg)
 		goto out;
 	kmig_mig_publish_xport(m, true);
 	pthread_mutex_lock(&m->lock);
-	m->start_ms = kmig_mig_now_ms();
+	m->start_ms = kmig_now_ms();
 	pthread_mutex_unlock(&m->lock);
 	kmig_mig_set_status(m, KMIG_MIG_ACTIVE, NULL);
 	ret = read_header(&d);

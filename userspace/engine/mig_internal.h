@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "clock.h"
 #include "migrate.h"
 #include "xport.h"
 
@@ -52,7 +53,6 @@ struct kmig_mig {
 	bool held;
 };
 
-int64_t kmig_mig_now_ms(void);
 /* sets the status (and @desc for failures), stamps times, runs the hook */
 void kmig_mig_set_status(struct kmig_mig *m, enum kmig_mig_status st, const char *desc);
 /* the migration thread takes/returns the workload */

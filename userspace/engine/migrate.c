@@ -16,14 +16,6 @@
 #include "mig_internal.h"
 #include "workload.h"
 
-int64_t kmig_mig_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct kmig_mig *kmig_mig_new(const struct kmig_mig_hooks *hooks, void *opaque)
 {
 	struct kmig_mig *m = calloc(1, sizeof(*m));
@@ -81,9 +73,9 @@ void kmig_mig_set_status(struct kmig_mig *m, enum kmig_mig_status st, const char
 	if (desc)
 		snprintf(m->error_desc, sizeof(m->error_desc), "%s", desc);
 	if (st == KMIG_MIG_ACTIVE)
-		m->setup_ms = kmig_mig_now_ms() - m->start_ms;
+		m->setup_ms = kmig_now_ms() - m->start_ms;
 	if (st == KMIG_MIG_COMPLETED || st == KMIG_MIG_FAILED || st == KMIG_MIG_CANCELLED) {
-		m->end_ms = kmig_mig_now_ms();
+		m->end_ms = kmig_now_ms();
 		m->paused = false;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -193,7 +185,7 @@ static void reset_locked(struct kmig_mig *m)
 	m->tracker[0] = 0;
 	m->transport[0] = 0;
 	memset(&m->stats, 0, sizeof(m->stats));
-	m->start_ms = kmig_mig_now_ms();
+	m->start_ms = kmig_now_ms();
 	m->setup_ms = m->end_ms = 0;
 }
 
@@ -265,7 +257,7 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->held = m->held;
 	snprintf(out->error_desc, sizeof(out->error_desc), "%s", m->error_desc);
 	out->setup_ms = m->setup_ms;
-	out->total_ms = (m->end_ms ? m->end_ms : kmig_mig_now_ms()) - m->start_ms;
+	out->total_ms = (m->end_ms ? m->end_ms : kmig_now_ms()) - m->start_ms;
 	out->stats = m->stats;
 	snprintf(out->tracker, sizeof(out->tracker), "%s", m->tracker);
 	snprintf(out->transport, sizeof(out->transport), "%s", m->transport);

@@ -512,7 +512,7 @@ static int switchover(struct src *s)
 	int ret;
 
 	/* downtime runs from the pause request to the destination's "resumed" */
-	t0 = kmig_mig_now_ms();
+	t0 = kmig_now_ms();
 	s->downtime = true;	/* from here on, any failure resumes the workload */
 	ret = kmig_workload_pause(s->wl, PAUSE_TIMEOUT_MS, &state, &state_len, s->err,
 				  sizeof(s->err));
@@ -531,7 +531,7 @@ static int switchover(struct src *s)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&m->lock);
-	m->stats.downtime_ms = kmig_mig_now_ms() - t0;
+	m->stats.downtime_ms = kmig_now_ms() - t0;
 	m->stats.remaining = 0;
 	pthread_mutex_unlock(&m->lock);
 	return 0;

@@ -7,14 +7,6 @@
 #define WINDOW_NS 100000000ll	/* burst: one 100 ms window's worth */
 #define SLICE_NS  5000000ll	/* sleep at most 5 ms at a time, to see cancel */
 
-int64_t kmig_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 bool kmig_ratelimit_wait(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate,
 			 const _Atomic bool *stop)
 {

@@ -11,12 +11,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 struct kmig_ratelimit {
 	double tokens;		/* bytes that may go out now */
 	int64_t last_ns;	/* when tokens were last refilled */
 };
 
-int64_t kmig_now_ns(void);
 /*
  * Blocks until @bytes may be sent at @rate bytes/s (0 = unlimited).
  * Sleeps in short slices and returns early (false) once *@stop is set.

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "workload.h"
 
@@ -183,20 +184,16 @@ fail:
 	return -EINVAL;
 }
 
-/* milliseconds left until @deadline_ms (CLOCK_MONOTONIC), at least 1 */
+/* milliseconds left until @deadline_ms (kmig_now_ms), at least 1 */
 static int left_ms(int64_t deadline_ms)
 {
-	struct timespec ts;
-	int64_t now;
+	int64_t now = kmig_now_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	return deadline_ms > now ? (int)(deadline_ms - now) : 1;
 }
 
 struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err, size_t n)
 {
-	struct timespec now;
 	int64_t deadline;
 	struct kmig_workload *w = calloc(1, sizeof(*w));
 	struct kmig_wl_hello hello;
@@ -211,8 +208,7 @@ struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err
 	}
 	w->sock = sock;
 	/* one deadline for the whole registration: it runs on kmigd's loop thread */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	deadline = now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
+	deadline = kmig_now_ms() + timeout_ms;
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
 		snprintf(err, n, "cannot identify the workload: %s", strerror(errno));
 		goto fail;
