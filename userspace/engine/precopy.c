@@ -226,31 +226,29 @@ static long send_dirty(struct src *s)
  * written, and those pages go as ZERO records without being touched.  Later
  * passes need no map: the tracker reports only written pages.
  */
+static int mark_data(const struct kmig_block *b, uint64_t off, uint64_t len, void *arg)
+{
+	uint64_t *data = arg;
+
+	(void)b;
+	for (uint64_t i = off >> KMIG_PAGE_SHIFT; i < (off + len + KMIG_PAGE_SIZE - 1) >> KMIG_PAGE_SHIFT;
+	     i++)
+		data[i / 64] |= 1ull << (i % 64);
+	return 0;
+}
+
 static int map_holes(struct src *s)
 {
 	for (unsigned int bi = 0; bi < s->nblk; bi++) {
 		struct src_block *sb = &s->blk[bi];
-		off_t off = 0, size = (off_t)sb->b->size;
+		int ret;
 
 		sb->data = calloc(words(sb->npages), sizeof(uint64_t));
 		if (!sb->data)
 			return -ENOMEM;
-		while (off < size) {
-			off_t d = lseek(sb->b->memfd, off, SEEK_DATA), h;
-
-			if (d < 0 && errno == ENXIO)
-				break;			/* no data after @off */
-			if (d < 0)
-				return -errno;
-			h = lseek(sb->b->memfd, d, SEEK_HOLE);
-			if (h < 0)
-				return -errno;
-			for (uint64_t i = (uint64_t)d >> KMIG_PAGE_SHIFT;
-			     i < ((uint64_t)(h < size ? h : size) + KMIG_PAGE_SIZE - 1) >> KMIG_PAGE_SHIFT;
-			     i++)
-				sb->data[i / 64] |= 1ull << (i % 64);
-			off = h;
-		}
+		ret = kmig_block_for_each_data(sb->b, mark_data, sb->data);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

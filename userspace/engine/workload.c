@@ -91,6 +91,39 @@ void kmig_workload_free(struct kmig_workload *w)
 	free(w);
 }
 
+int kmig_block_for_each_data(const struct kmig_block *b,
+			     int (*fn)(const struct kmig_block *b, uint64_t off, uint64_t len,
+				       void *arg), void *arg)
+{
+	off_t off = 0, size = (off_t)b->size;
+
+	while (off < size) {
+		off_t d = lseek(b->memfd, off, SEEK_DATA), h;
+		int ret;
+
+		if (d < 0 && errno == ENXIO)
+			return 0;		/* no data after @off */
+		if (d < 0)
+			return -errno;
+		h = lseek(b->memfd, d, SEEK_HOLE);
+		if (h < 0)
+			return -errno;
+		if (h > size)
+			h = size;
+		ret = fn(b, (uint64_t)d, (uint64_t)(h - d), arg);
+		if (ret)
+			return ret;
+		off = h;
+	}
+	return 0;
+}
+
+static int populate_extent(const struct kmig_block *b, uint64_t off, uint64_t len, void *arg)
+{
+	(void)arg;
+	return madvise(b->map + off, len, MADV_POPULATE_READ) < 0 ? -errno : 0;
+}
+
 /*
  * Source: fills in kmigd's page tables for the pages that hold data, now
  * rather than fault by fault during the migration, and leaves the holes
@@ -98,19 +131,7 @@ void kmig_workload_free(struct kmig_workload *w)
  */
 static void populate_data(struct kmig_block *b)
 {
-	off_t off = 0, size = (off_t)b->size;
-
-	while (off < size) {
-		off_t d = lseek(b->memfd, off, SEEK_DATA), h;
-
-		if (d < 0 || (h = lseek(b->memfd, d, SEEK_HOLE)) < 0)
-			return;
-		if (h > size)
-			h = size;
-		if (madvise(b->map + d, (size_t)(h - d), MADV_POPULATE_READ) < 0)
-			return;
-		off = h;
-	}
+	kmig_block_for_each_data(b, populate_extent, NULL);
 }
 
 /* checks a received block and maps it; consumes the fds */

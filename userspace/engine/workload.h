@@ -56,6 +56,15 @@ struct kmig_workload {
  * Returns a new workload (which owns @sock) or NULL with @err filled; on
  * failure @sock is closed.
  */
+/*
+ * Calls @fn for each extent [off, off + len) of @b's memfd that holds data
+ * (SEEK_DATA/SEEK_HOLE), in order; holes are skipped.  Returns 0, -errno,
+ * or the first non-zero value @fn returned.
+ */
+int kmig_block_for_each_data(const struct kmig_block *b,
+			     int (*fn)(const struct kmig_block *b, uint64_t off, uint64_t len,
+				       void *arg), void *arg);
+
 struct kmig_workload *kmig_workload_register(int sock, int timeout_ms, char *err, size_t n);
 void kmig_workload_free(struct kmig_workload *w);
 
