@@ -328,12 +328,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct kmig_track_target target(const struct fixture *f)
+/* the child's block as a one-range target; @r holds the range */
+static struct kmig_track_target target_of(const struct fixture *f, struct kmig_track_range *r)
 {
-	struct kmig_track_target t = { .pid = f->pid, .uffd = f->uffd, .addr = f->addr,
-				       .len = BLOCK_LEN };
-	return t;
+	*r = (struct kmig_track_range){ .name = "ram0", .addr = f->addr, .len = BLOCK_LEN,
+					.memfd = f->memfd, .uffd = f->uffd };
+	return (struct kmig_track_target){ .pid = f->pid, .nranges = 1, .ranges = r };
 }
+#define target(f) target_of((f), &range)
 
 /* Harvest into a zeroed bitmap; *ms gets the time of the call. */
 static long harvest(struct fixture *f, double *ms)
@@ -343,7 +345,7 @@ static long harvest(struct fixture *f, double *ms)
 
 	memset(f->bm, 0, f->npages / 8);
 	t0 = now_ms();
-	n = kmig_tracker_harvest(&f->tr, f->bm, f->npages);
+	n = kmig_tracker_harvest(&f->tr, &f->bm);
 	if (ms)
 		*ms = now_ms() - t0;
 	return n;
@@ -398,17 +400,19 @@ static void assert_contents(const struct fixture *f)
 static void test_probe(void **state)
 {
 	struct fixture *f = *state;
+	struct kmig_track_range range;
 	struct kmig_track_target t = target(f);
 
 	assert_int_equal(kmig_track_uffd_ops.probe(&t), 0);
 	assert_int_equal(kmig_track_uffd_ops.probe(&t), 0);	/* cached */
-	t.uffd = -1;
+	range.uffd = -1;
 	assert_int_equal(kmig_track_uffd_ops.probe(&t), -EBADF);
 }
 
 static void test_exact_set(void **state)
 {
 	struct fixture *f = *state;
+	struct kmig_track_range range;
 	struct kmig_track_target t = target(f);
 	const uint64_t last = f->npages - 1;
 	const uint64_t set1[] = { 0, 1, 2, 100, 4095, 4096, 5000, last - 1, last };
@@ -453,8 +457,13 @@ static void test_exact_set(void **state)
 	f->expect[20] = 0xabcd;
 	assert_int_equal(harvest(f, NULL), 0);
 
-	/* a bitmap shorter than the block is refused, not overrun */
-	assert_int_equal(kmig_tracker_harvest(&f->tr, f->bm, f->npages - 1), -EINVAL);
+	/* a missing bitmap is refused, not dereferenced */
+	{
+		uint64_t *none[1] = { NULL };
+
+		assert_int_equal(kmig_tracker_harvest(&f->tr, none), -EINVAL);
+		assert_int_equal(kmig_tracker_harvest(&f->tr, NULL), -EINVAL);
+	}
 	assert_int_equal(harvest(f, NULL), 0);
 	assert_contents(f);
 
@@ -480,6 +489,7 @@ static uint64_t xorshift(uint64_t *s)
 static void test_timing(void **state)
 {
 	struct fixture *f = *state;
+	struct kmig_track_range range;
 	struct kmig_track_target t = target(f);
 	uint64_t nr = f->npages / 100, seed = 0x9e3779b97f4a7c15ULL, *pages;
 	enum kmig_log_level old = kmig_log_max;
@@ -537,6 +547,7 @@ again:
 static void test_many_runs(void **state)
 {
 	struct fixture *f = *state;
+	struct kmig_track_range range;
 	struct kmig_track_target t = target(f);
 	uint64_t nr = f->npages / 2, i, *pages = malloc(nr * sizeof(*pages));
 	double ms;
@@ -565,6 +576,7 @@ static void test_many_runs(void **state)
 static void test_child_exited(void **state)
 {
 	struct fixture *f = *state;
+	struct kmig_track_range range;
 	struct kmig_track_target t = target(f);
 	const uint64_t some[] = { 5, 6, 7 };
 	uint64_t i;
@@ -590,14 +602,15 @@ static void test_child_exited(void **state)
 static void test_bad_open(void **state)
 {
 	struct fixture *f = *state;
-	struct kmig_track_target t = target(f), b;
+	struct kmig_track_range range, br;
+	struct kmig_track_target t = target(f), b = t;
 	pid_t dead;
 	int st, fresh;
 	long n;
 
 	assert_int_equal(kmig_tracker_open(&f->tr, "no-such-tracker", &t), -ENOENT);
 	assert_null(f->tr.ops);
-	assert_int_equal(kmig_tracker_harvest(&f->tr, f->bm, f->npages), -EBADF);
+	assert_int_equal(kmig_tracker_harvest(&f->tr, &f->bm), -EBADF);
 
 	/* a pid that is gone: fails before the uffd is touched */
 	dead = fork();
@@ -605,30 +618,34 @@ static void test_bad_open(void **state)
 	if (!dead)
 		_exit(0);
 	assert_int_equal(waitpid(dead, &st, 0), dead);
-	b = t;
+	br = range;
+	b.ranges = &br;
 	b.pid = dead;
 	assert_int_equal(kmig_tracker_open(&f->tr, "uffd-wp", &b), -ENOENT);
 	b.pid = -1;
 	assert_int_equal(kmig_tracker_open(&f->tr, "auto", &b), -EINVAL);
 
-	/* no uffd, not a uffd, bad ranges */
-	b = t;
-	b.uffd = -1;
+	/* no uffd, not a uffd, bad ranges, no ranges */
+	b.pid = t.pid;
+	br.uffd = -1;
 	assert_int_equal(kmig_tracker_open(&f->tr, "uffd-wp", &b), -EBADF);
-	b.uffd = f->memfd;
+	br.uffd = f->memfd;
 	assert_int_equal(kmig_tracker_open(&f->tr, "uffd-wp", &b), -ENOTTY);
-	b = t;
-	b.addr += 8;
+	br = range;
+	br.addr += 8;
 	assert_int_equal(kmig_tracker_open(&f->tr, "uffd-wp", &b), -EINVAL);
-	b = t;
-	b.len = 0;
+	br = range;
+	br.len = 0;
 	assert_int_equal(kmig_tracker_open(&f->tr, "uffd-wp", &b), -EINVAL);
+	b.nranges = 0;
+	assert_int_equal(kmig_tracker_open(&f->tr, "uffd-wp", &b), -EINVAL);
+	b.nranges = 1;
 
 	/* a uffd of another process (ours): the target check refuses it */
 	fresh = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	assert_true(fresh >= 0);
-	b = t;
-	b.uffd = fresh;
+	br = range;
+	br.uffd = fresh;
 	n = kmig_tracker_open(&f->tr, "uffd-wp", &b);
 	printf("# open with another process's uffd (view %s child's address): %ld (%s)\n",
 	       (uintptr_t)f->view == f->addr ? "at" : "not at", n, strerror((int)-n));
@@ -654,6 +671,57 @@ static void test_bad_open(void **state)
 	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* the trackset: one back end for every block, and clear refusals */
+static void test_trackset(void **state)
+{
+	struct fixture *f = *state;
+	struct kmig_track_range r[2];
+	struct kmig_track_target t = target_of(f, &r[0]);
+	struct kmig_trackset *s = calloc(1, sizeof(*s));
+	uint64_t *bms[2] = { f->bm, NULL };
+	const uint64_t pages[] = { 7, 8, 900 };
+	char err[256];
+	bool api_done = false;
+
+	assert_non_null(s);
+	r[0].uffd_api_done = &api_done;	/* a failed open may have used the uffd */
+	assert_int_equal(kmig_trackset_open(s, "no-such-tracker", &t, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "dirty tracker 'no-such-tracker' is not available: "
+			    "No such file or directory");
+	/* a second block without a userfaultfd: no back end here serves it */
+	r[1] = r[0];
+	r[1].name = "ram1";
+	r[1].uffd = -1;
+	t.nranges = 2;
+	assert_int_equal(kmig_trackset_open(s, "auto", &t, err, sizeof(err)), -EBADF);
+	assert_string_equal(err, "cannot track dirty pages of block 'ram1' with any tracker: "
+			    "Bad file descriptor");
+	assert_int_equal(s->n, 0);
+
+	t.nranges = 1;
+	assert_int_equal(kmig_trackset_open(s, "auto", &t, err, sizeof(err)), 0);
+	assert_string_equal(s->name, "uffd-wp");
+	memset(f->bm, 0, f->npages / 8);
+	assert_int_equal(kmig_trackset_harvest(s, bms, err, sizeof(err)), (long)f->npages);
+	memset(f->bm, 0, f->npages / 8);
+	assert_int_equal(child_cmd(f, OP_WRITE, 0x8888, pages, 3), 0);
+	assert_int_equal(kmig_trackset_harvest(s, bms, err, sizeof(err)), 3);
+	assert_bits(f, pages, 3);
+	{
+		struct kmig_track_stats st;
+
+		assert_int_equal(kmig_trackset_stats(s, &st), 0);
+		assert_int_equal(st.harvests, 2);
+		assert_int_equal(st.pages_dirty, f->npages + 3);
+		assert_int_equal(st.pages_scanned, 2 * f->npages);
+		assert_true(st.harvest_ns >= st.last_harvest_ns && st.last_harvest_ns > 0);
+	}
+	kmig_trackset_close(s);
+	assert_int_equal(s->n, 0);
+	free(s);
+	assert_int_equal(child_exit(f) >= 0, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_child_exited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trackset, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

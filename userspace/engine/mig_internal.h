@@ -36,7 +36,7 @@ struct kmig_mig {
 	struct kmig_mig_stats stats;
 	struct kmig_tuning tuning;
 	_Atomic bool cancel;	/* read without @lock by the migration thread */
-	char tracker[32];
+	char tracker[256];
 	char transport[16];
 	const struct kmig_mig_hooks *hooks;
 	void *opaque;

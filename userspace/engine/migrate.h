@@ -94,7 +94,7 @@ struct kmig_mig_info {
 	int64_t setup_ms;
 	int64_t total_ms;
 	struct kmig_mig_stats stats;
-	char tracker[32];
+	char tracker[256];
 	char transport[16];
 	char listen_host[256];
 	char listen_port[4096];

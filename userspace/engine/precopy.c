@@ -35,8 +35,6 @@ struct src_block {
 	uint64_t *dirty;	/* bit i: page i must be (re)sent */
 	uint64_t *hash;		/* content hash of what page i last carried */
 	uint64_t *data;		/* pass 1 only: bit i set = page i is not a hole */
-	struct kmig_tracker tr;
-	bool tr_open;
 };
 
 /** struct src - one source migration */
@@ -45,6 +43,8 @@ struct src {
 	struct kmig_workload *wl;
 	struct src_block *blk;
 	unsigned int nblk;
+	struct kmig_trackset *ts;	/* the workload's dirty trackers, NULL until open */
+	uint64_t *bitmaps[KMIG_TRACK_MAX_RANGES];
 	struct kmig_ratelimit rl;
 	bool downtime;		/* the workload is stopped */
 	bool committed;		/* told the destination to start: never resume here */
@@ -267,16 +267,10 @@ static long harvest(struct src *s)
 	uint64_t sync;
 	long total = 0;
 
-	for (unsigned int bi = 0; bi < s->nblk; bi++) {
-		struct src_block *sb = &s->blk[bi];
-		long n = kmig_tracker_harvest(&sb->tr, sb->dirty, sb->npages);
+	long n = kmig_trackset_harvest(s->ts, s->bitmaps, s->err, sizeof(s->err));
 
-		if (n < 0) {
-			snprintf(s->err, sizeof(s->err), "dirty tracking failed on block '%s': %s",
-				 sb->b->name, strerror((int)-n));
-			return n;
-		}
-	}
+	if (n < 0)
+		return n;
 	for (unsigned int bi = 0; bi < s->nblk; bi++)
 		for (uint64_t w = 0; w < words(s->blk[bi].npages); w++)
 			total += __builtin_popcountll(s->blk[bi].dirty[w]);
@@ -294,14 +288,17 @@ static int setup_blocks(struct src *s)
 {
 	uint64_t total = 0;
 
+	struct kmig_track_range ranges[KMIG_TRACK_MAX_RANGES];
+	struct kmig_track_target t = { .pid = s->wl->pid, .ranges = ranges };
+	int ret;
+
 	s->nblk = s->wl->nblocks;
 	s->blk = calloc(s->nblk, sizeof(*s->blk));
-	if (!s->blk)
+	s->ts = calloc(1, sizeof(*s->ts));
+	if (!s->blk || !s->ts)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < s->nblk; i++) {
 		struct src_block *sb = &s->blk[i];
-		struct kmig_track_target t;
-		int ret;
 
 		sb->b = &s->wl->blocks[i];
 		sb->npages = sb->b->size >> KMIG_PAGE_SHIFT;
@@ -309,30 +306,33 @@ static int setup_blocks(struct src *s)
 		sb->hash = calloc(sb->npages, sizeof(uint64_t));
 		if (!sb->dirty || !sb->hash)
 			return -ENOMEM;
-		t = (struct kmig_track_target){ .pid = s->wl->pid, .uffd = sb->b->uffd,
-						.addr = sb->b->wl_addr, .len = sb->b->size,
-						.uffd_api_done = &sb->b->uffd_api_done };
-		ret = kmig_tracker_open(&sb->tr, "auto", &t);
-		if (ret) {
-			snprintf(s->err, sizeof(s->err), "cannot track dirty pages of block '%s': %s",
-				 sb->b->name, strerror(-ret));
-			return ret;
-		}
-		sb->tr_open = true;
+		ranges[i] = (struct kmig_track_range){ .name = sb->b->name, .addr = sb->b->wl_addr,
+						       .len = sb->b->size, .memfd = sb->b->memfd,
+						       .uffd = sb->b->uffd,
+						       .uffd_api_done = &sb->b->uffd_api_done };
+		s->bitmaps[i] = sb->dirty;
 		total += sb->b->size;
+	}
+	t.nranges = s->nblk;
+	ret = kmig_trackset_open(s->ts, "auto", &t, s->err, sizeof(s->err));
+	if (ret) {
+		free(s->ts);
+		s->ts = NULL;
+		return ret;
 	}
 	pthread_mutex_lock(&s->m->lock);
 	s->m->stats.total = total;
-	snprintf(s->m->tracker, sizeof(s->m->tracker), "%s", s->blk[0].tr.ops->name);
+	snprintf(s->m->tracker, sizeof(s->m->tracker), "%s", s->ts->name);
 	pthread_mutex_unlock(&s->m->lock);
 	return 0;
 }
 
 static void free_blocks(struct src *s)
 {
+	if (s->ts)
+		kmig_trackset_close(s->ts);
+	free(s->ts);
 	for (unsigned int i = 0; s->blk && i < s->nblk; i++) {
-		if (s->blk[i].tr_open)
-			kmig_tracker_close(&s->blk[i].tr);
 		free(s->blk[i].dirty);
 		free(s->blk[i].hash);
 		free(s->blk[i].data);

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -28,8 +29,17 @@
 #define UFFD_VEC_MAX		4096
 #define UFFD_PROBE_PAGES	4
 
-struct kmig_uffd_priv {
-	struct kmig_track_target t;
+/* one block of the target process, as the per-range code sees it */
+struct uffd_target {
+	pid_t pid;
+	int uffd;
+	uint64_t addr;
+	uint64_t len;
+	bool *uffd_api_done;
+};
+
+struct uffd_range {
+	struct uffd_target t;
 	int pagemap_fd;
 	bool registered;	/* UFFDIO_REGISTER done: close must unregister */
 	bool armed;		/* a harvest succeeded since open / the last error */
@@ -55,7 +65,7 @@ static void bitmap_set_range(uint64_t *bm, uint64_t first, uint64_t count)
 }
 
 static void uffd_log(enum kmig_log_level lvl, const char *what, const char *step,
-		     const struct kmig_track_target *t, int err, const char *hint)
+		     const struct uffd_target *t, int err, const char *hint)
 {
 	kmig_log(lvl, "track", "uffd-wp: %s failed step=%s pid=%d uffd=%d addr=0x%" PRIx64
 		 " len=%" PRIu64 " err=%s%s%s", what, step, (int)t->pid, t->uffd, t->addr,
@@ -69,7 +79,7 @@ static void uffd_log(enum kmig_log_level lvl, const char *what, const char *step
  * @t->pid's).  On failure returns -errno with *@step naming what failed;
  * the caller undoes whatever was done with uffd_teardown().
  */
-static int uffd_setup(struct kmig_uffd_priv *p, const struct kmig_track_target *t,
+static int uffd_setup(struct uffd_range *p, const struct uffd_target *t,
 		      const char **step, const char **hint)
 {
 	long ps = sysconf(_SC_PAGESIZE);
@@ -162,7 +172,7 @@ static int uffd_setup(struct kmig_uffd_priv *p, const struct kmig_track_target *
  * exec'd) as an empty one: 0 runs, no error.  read(2) of pagemap returns
  * EOF in that case, so one 8-byte pread tells the two apart.
  */
-static int uffd_mm_alive(const struct kmig_uffd_priv *p)
+static int uffd_mm_alive(const struct uffd_range *p)
 {
 	uint64_t ent;
 	ssize_t r = pread(p->pagemap_fd, &ent, sizeof(ent),
@@ -173,7 +183,7 @@ static int uffd_mm_alive(const struct kmig_uffd_priv *p)
 	return r < 0 ? -errno : -ESRCH;
 }
 
-static void uffd_teardown(struct kmig_uffd_priv *p, bool quiet)
+static void uffd_teardown(struct uffd_range *p, bool quiet)
 {
 	if (p->registered) {
 		struct uffdio_range r = { .start = p->t.addr, .len = p->t.len };
@@ -204,7 +214,7 @@ static void uffd_teardown(struct kmig_uffd_priv *p, bool quiet)
  * On error some pages may already have been re-protected without being
  * reported, so the caller must treat the tracker as un-armed.
  */
-static long uffd_scan(struct kmig_uffd_priv *p, uint64_t *bm, const char **step)
+static long uffd_scan(struct uffd_range *p, uint64_t *bm, const char **step)
 {
 	const uint64_t base = p->t.addr, end = p->t.addr + p->t.len;
 	const uint64_t pmask = (1ULL << p->page_shift) - 1;
@@ -257,55 +267,76 @@ static long uffd_scan(struct kmig_uffd_priv *p, uint64_t *bm, const char **step)
 	return err ? err : total;
 }
 
+/** struct uffd_priv - a tracker: one uffd_range per block, and stats */
+struct uffd_priv {
+	unsigned int n;
+	struct kmig_track_stats st;
+	struct uffd_range r[];
+};
+
 static void uffd_close(struct kmig_tracker *tr)
 {
-	struct kmig_uffd_priv *p = tr->priv;
+	struct uffd_priv *p = tr->priv;
 
 	if (!p)
 		return;
-	uffd_teardown(p, false);
+	for (unsigned int i = 0; i < p->n; i++)
+		uffd_teardown(&p->r[i], false);
 	free(p);
 	tr->priv = NULL;
 }
 
+static struct uffd_target one_target(const struct kmig_track_target *t, unsigned int i)
+{
+	const struct kmig_track_range *r = &t->ranges[i];
+
+	return (struct uffd_target){ .pid = t->pid, .uffd = r->uffd, .addr = r->addr,
+				     .len = r->len, .uffd_api_done = r->uffd_api_done };
+}
+
 static int uffd_open(struct kmig_tracker *tr, const struct kmig_track_target *t)
 {
-	const char *step = "alloc", *hint = NULL;
-	struct kmig_uffd_priv *p;
-	int err;
+	struct uffd_priv *p;
 
 	tr->priv = NULL;
-	p = calloc(1, sizeof(*p));
+	p = calloc(1, sizeof(*p) + t->nranges * sizeof(p->r[0]));
 	if (!p) {
-		uffd_log(KMIG_LOG_ERR, "open", step, t, -ENOMEM, NULL);
+		struct uffd_target ut = one_target(t, 0);
+
+		uffd_log(KMIG_LOG_ERR, "open", "alloc", &ut, -ENOMEM, NULL);
 		return -ENOMEM;
 	}
-	p->pagemap_fd = -1;
 	tr->priv = p;
-	err = uffd_setup(p, t, &step, &hint);
-	if (err) {
-		uffd_log(KMIG_LOG_ERR, "open", step, t, err, hint);
-		uffd_close(tr);
-		return err;
+	for (unsigned int i = 0; i < t->nranges; i++) {
+		struct uffd_target ut = one_target(t, i);
+		const char *step = "alloc", *hint = NULL;
+		struct uffd_range *r = &p->r[i];
+		int err;
+
+		r->pagemap_fd = -1;
+		p->n = i + 1;
+		err = uffd_setup(r, &ut, &step, &hint);
+		if (err) {
+			uffd_log(KMIG_LOG_ERR, "open", step, &ut, err, hint);
+			uffd_close(tr);
+			return err;
+		}
+		kmig_log(KMIG_LOG_DEBUG, "track", "uffd-wp: pid=%d block=%s api_features=0x%" PRIx64
+			 " register_ioctls=0x%" PRIx64 " vec_len=%" PRIu64, (int)t->pid,
+			 t->ranges[i].name ? t->ranges[i].name : "?", r->api_features,
+			 r->reg_ioctls, r->vec_len);
 	}
-	kmig_log(KMIG_LOG_DEBUG, "track", "uffd-wp: pid=%d api_features=0x%" PRIx64
-		 " register_ioctls=0x%" PRIx64 " vec_len=%" PRIu64, (int)t->pid,
-		 p->api_features, p->reg_ioctls, p->vec_len);
 	return 0;
 }
 
-static long uffd_harvest(struct kmig_tracker *tr, uint64_t *bitmap, uint64_t npages)
+/* one block's get-and-clear (see kmig_tracker_ops.harvest) */
+static long harvest_range(struct uffd_range *p, uint64_t *bitmap)
 {
-	struct kmig_uffd_priv *p = tr->priv;
 	const char *step = "args";
 	long n;
 
-	if (!p || p->pagemap_fd < 0 || !bitmap || npages < p->npages) {
-		if (p)
-			uffd_log(KMIG_LOG_ERR, "harvest", step, &p->t, -EINVAL,
-				 "bitmap NULL or too small");
+	if (p->pagemap_fd < 0)
 		return -EINVAL;
-	}
 	n = uffd_scan(p, bitmap, &step);
 	if (n < 0) {
 		uffd_log(KMIG_LOG_ERR, "harvest", step, &p->t, (int)n,
@@ -327,6 +358,46 @@ static long uffd_harvest(struct kmig_tracker *tr, uint64_t *bitmap, uint64_t npa
 	return n;
 }
 
+static long uffd_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
+{
+	struct uffd_priv *p = tr->priv;
+	struct timespec t0, t1;
+	long total = 0;
+
+	if (!p)
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned int i = 0; i < p->n; i++) {
+		long n = harvest_range(&p->r[i], bitmaps[i]);
+
+		if (n < 0) {
+			/* the blocks already harvested lost their bits: re-arm them all */
+			for (unsigned int j = 0; j < p->n; j++)
+				p->r[j].armed = false;
+			return n;
+		}
+		total += n;
+		p->st.pages_scanned += p->r[i].npages;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p->st.harvests++;
+	p->st.pages_dirty += (uint64_t)total;
+	p->st.last_harvest_ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll +
+					   (t1.tv_nsec - t0.tv_nsec));
+	p->st.harvest_ns += p->st.last_harvest_ns;
+	return total;
+}
+
+static int uffd_stats(struct kmig_tracker *tr, struct kmig_track_stats *st)
+{
+	struct uffd_priv *p = tr->priv;
+
+	if (!p)
+		return -EBADF;
+	*st = p->st;
+	return 0;
+}
+
 /*
  * The real thing in miniature, in this process: a fresh uffd, a 4-page
  * memfd mapping, the same setup and scan code; after the arm scan a clean
@@ -335,8 +406,8 @@ static long uffd_harvest(struct kmig_tracker *tr, uint64_t *bitmap, uint64_t npa
 static int uffd_probe_run(void)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	struct kmig_uffd_priv p = { .pagemap_fd = -1 };
-	struct kmig_track_target t = { .pid = getpid(), .uffd = -1 };
+	struct uffd_range p = { .pagemap_fd = -1 };
+	struct uffd_target t = { .pid = getpid(), .uffd = -1 };
 	const char *step = "userfaultfd", *hint = NULL;
 	uint64_t bm[1];
 	int memfd = -1, err = 0;
@@ -411,10 +482,12 @@ static int uffd_probe(const struct kmig_track_target *t)
 	}
 	if (r)
 		return r;
-	if (t && t->uffd < 0) {
-		kmig_log(KMIG_LOG_INFO, "track", "uffd-wp: target pid=%d has no userfaultfd",
-			 (int)t->pid);
-		return -EBADF;
+	for (unsigned int i = 0; t && i < t->nranges; i++) {
+		if (t->ranges[i].uffd < 0) {
+			kmig_log(KMIG_LOG_INFO, "track", "uffd-wp: target pid=%d block=%s has no "
+				 "userfaultfd", (int)t->pid, t->ranges[i].name ? t->ranges[i].name : "?");
+			return -EBADF;
+		}
 	}
 	return 0;
 }
@@ -425,4 +498,5 @@ const struct kmig_tracker_ops kmig_track_uffd_ops = {
 	.open = uffd_open,
 	.harvest = uffd_harvest,
 	.close = uffd_close,
+	.stats = uffd_stats,
 };
