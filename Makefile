@@ -107,7 +107,7 @@ deps:
 	@scripts/deps.sh
 
 # The README's test command.  Runs the plain build, then the same suite
-# against an ASan+UBSan build, and prints one "N passed, N failed" line.
+# against an ASan+UBSan build, and prints one "N passed, N failed, N skipped" line.
 check: deps
 	$(MAKE) check-build
 	$(MAKE) BUILD=build/san SAN=1 check-build

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Runs every kmig test suite and prints one closing 'N passed, N failed' line.
+"""Runs every kmig test suite and prints one closing 'N passed, N failed, N skipped' line.
 
 Why it exists: suites come in several shapes (cmocka binaries, the QAPI
 golden-file runner, Python protocol tests against a live kmigd); each speaks
@@ -18,6 +18,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAP = re.compile(r"^(not ok|ok)\b")
+SKIP = re.compile(r"#\s*SKIP\b", re.I)
 
 
 def suites(build):
@@ -31,7 +32,8 @@ def suites(build):
 
 
 def run_suite(label, cmd, env, timeout):
-    passed = failed = 0
+    """Returns (passed, failed, skipped).  A skipped test is neither: it is listed."""
+    passed = failed = skipped = 0
     try:
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=timeout)
@@ -41,7 +43,9 @@ def run_suite(label, cmd, env, timeout):
     for line in out.splitlines():
         m = TAP.match(line)
         if m and not line.startswith("ok -") and not line.startswith("not ok -"):
-            if m.group(1) == "ok":
+            if m.group(1) == "ok" and SKIP.search(line):
+                skipped += 1
+            elif m.group(1) == "ok":
                 passed += 1
             else:
                 failed += 1
@@ -52,7 +56,7 @@ def run_suite(label, cmd, env, timeout):
         failed += 1
         print(f"{label}: not ok - suite exited {rc} without a failing test")
         print("\n".join(f"{label}: # {line}" for line in out.splitlines()[-30:]))
-    return passed, failed
+    return passed, failed, skipped
 
 
 def main():
@@ -64,17 +68,23 @@ def main():
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP",
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    total_p = total_f = 0
+    total_p = total_f = total_s = 0
+    skipped_lines = []
     runs = [("qapi", [sys.executable, "tests/qapi/run.py"])]
     for build in args.build or ["build"]:
         tag = os.path.basename(build.rstrip("/"))
         runs += [(f"{tag}/{label}", cmd) for label, cmd in suites(build)]
     for label, cmd in runs:
-        p, f = run_suite(label, cmd, env, args.timeout)
-        print(f"# {label}: {p} passed, {f} failed", flush=True)
+        p, f, s = run_suite(label, cmd, env, args.timeout)
+        print(f"# {label}: {p} passed, {f} failed, {s} skipped", flush=True)
         total_p += p
         total_f += f
-    print(f"{total_p} passed, {total_f} failed")
+        total_s += s
+        if s:
+            skipped_lines.append(f"{label}: {s} skipped")
+    for line in skipped_lines:
+        print(f"# SKIPPED {line}")
+    print(f"{total_p} passed, {total_f} failed, {total_s} skipped")
     return 1 if total_f else 0
 
 

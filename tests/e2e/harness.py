@@ -71,7 +71,7 @@ def tail(path, n=15):
 
 class Tap:
     def __init__(self):
-        self.n = self.passed = self.failed = 0
+        self.n = self.passed = self.failed = self.skipped = 0
 
     def diag(self, text):
         for line in str(text).splitlines() or [""]:
@@ -91,7 +91,7 @@ class Tap:
 
     def skip(self, name, reason):
         self.n += 1
-        self.passed += 1
+        self.skipped += 1
         print("ok %d - %s # SKIP %s" % (self.n, name, reason), flush=True)
 
 

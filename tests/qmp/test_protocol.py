@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
 """test_protocol.py: drives a live kmigd over its QMP socket and checks every reply against the
-QEMU 7.2 behaviour recorded in /work/shared/reference/qmp-behaviour.md, whose tables are transcribed
-in qmp_reference.py.  It starts its own daemons (one per group of cases) in a private temp dir and
+QEMU 7.2 behaviour recorded row by row in qmp_reference.py.  It starts its own daemons (one per group of cases) in a private temp dir and
 talks only to unix sockets and 127.0.0.1.  It runs no real migration: that belongs to tests/e2e/.
 
     python3 tests/qmp/test_protocol.py [--kmigd build/bin/kmigd] [--filter SUBSTR]
