@@ -45,7 +45,7 @@ NEGOTIATION_ROWS = [
      E("Parameter 'bogus' is unexpected")),
     # kmig advertises no capabilities, so even "oob" is refused.
     ("pre/qmp_capabilities enable=[oob]", '{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}',
-     E("Capability 'oob' not available")),
+     E("Capability oob not available")),
 ]
 
 # §1 and the summary under §2, after negotiation: (case, raw request, expected reply)

@@ -160,7 +160,7 @@ static void test_depth_limit(void **state)
 	deep[KMIG_JSON_MAX_DEPTH + 1] = 0;
 	feed(js, &s, deep);
 	feed(js, &s, "\n{\"after\": 1}");
-	assert_string_equal(s.out[0], "ERR:JSON parse error, too deeply nested");
+	assert_string_equal(s.out[0], "ERR:JSON nesting depth limit exceeded");
 	assert_string_equal(s.out[s.n - 1], "{\"after\": 1}");
 	free(deep);
 	kmig_json_stream_free(js);
@@ -179,8 +179,75 @@ static void test_size_limit(void **state)
 	feed(js, &s, "{\"s\": ");
 	feed(js, &s, big);
 	assert_int_equal(s.n, 1);
-	assert_string_equal(s.out[0], "ERR:JSON parse error, value too large");
+	assert_string_equal(s.out[0], "ERR:JSON token size limit exceeded");
 	free(big);
+	kmig_json_stream_free(js);
+}
+
+/* a raw control byte inside a string ends the value at once (QEMU's lexer) */
+static void test_control_byte_in_string(void **state)
+{
+	struct kmig_json_stream *js = kmig_json_stream_new();
+	struct seen s = { 0 };
+
+	feed(js, &s, "{\"execute\": \"qu\nery-status\"}\n{\"execute\": \"x\"}");
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.out[0], "ERR:JSON parse error, stray '\"qu\n'");
+	assert_string_equal(s.out[1], "{\"execute\": \"x\"}");
+	/* an unterminated string, then a newline and a command */
+	feed(js, &s, "{\"execute\": \"abc");
+	assert_int_equal(s.n, 2);
+	feed(js, &s, "\n{\"execute\": \"y\"}");
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.out[2], "ERR:JSON parse error, stray '\"abc\n'");
+	assert_string_equal(s.out[3], "{\"execute\": \"y\"}");
+	/* a tab is a control byte too; so is one after a backslash */
+	feed(js, &s, "[\"a\tb\"]\n[\"c\\\x01\"]\n[1]");
+	assert_int_equal(s.n, 7);
+	assert_string_equal(s.out[4], "ERR:JSON parse error, stray '\"a\t'");
+	assert_string_equal(s.out[5], "ERR:JSON parse error, stray '\"c\\\x01'");
+	assert_string_equal(s.out[6], "[1]");
+	kmig_json_stream_free(js);
+}
+
+/* a closer that does not match the innermost opener ends the value at once */
+static void test_mismatched_closer(void **state)
+{
+	struct kmig_json_stream *js = kmig_json_stream_new();
+	struct seen s = { 0 };
+
+	feed(js, &s, "{\"a\": [1}");
+	assert_int_equal(s.n, 1);
+	assert_true(!strncmp(s.out[0], "ERR:JSON parse error, ", 22));
+	feed(js, &s, "\n{\"execute\": \"x\"}");
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.out[1], "{\"execute\": \"x\"}");
+	feed(js, &s, "{[}\n{\"execute\": \"y\"}");
+	assert_int_equal(s.n, 4);
+	assert_true(!strncmp(s.out[2], "ERR:JSON parse error, ", 22));
+	assert_string_equal(s.out[3], "{\"execute\": \"y\"}");
+	feed(js, &s, "[{]\n[2]");
+	assert_int_equal(s.n, 6);
+	assert_string_equal(s.out[5], "[2]");
+	kmig_json_stream_free(js);
+}
+
+static void test_duplicate_key(void **state)
+{
+	struct kmig_json_stream *js = kmig_json_stream_new();
+	struct seen s = { 0 };
+
+	feed(js, &s, "{\"a\": 1, \"a\": 2}");
+	feed(js, &s, "{\"x\": [{\"b\": 1}, {\"c\": {\"d\": 1, \"d\": {}}}]}");
+	/* no false alarms: colons in strings, nested objects, empty objects */
+	feed(js, &s, "{\"a\": {\"b\": {}}, \"c\": [{\"d\": \"1:2\", \"e\": 2}], \"f:\": {}}");
+	feed(js, &s, "{\"execute\": \"q\", \"arguments\": {\"execute\": 1}}");
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.out[0], "ERR:JSON parse error, duplicate key");
+	assert_string_equal(s.out[1], "ERR:JSON parse error, duplicate key");
+	assert_string_equal(s.out[2], "{\"a\": {\"b\": {}}, \"c\": [{\"d\": \"1:2\", \"e\": 2}], "
+			    "\"f:\": {}}");
+	assert_string_equal(s.out[3], "{\"execute\": \"q\", \"arguments\": {\"execute\": 1}}");
 	kmig_json_stream_free(js);
 }
 
@@ -210,6 +277,9 @@ int main(void)
 		cmocka_unit_test(test_bad_keyword_and_recovery),
 		cmocka_unit_test(test_stray_bytes_recover),
 		cmocka_unit_test(test_stray_control_byte),
+		cmocka_unit_test(test_control_byte_in_string),
+		cmocka_unit_test(test_mismatched_closer),
+		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_structural_errors),
 		cmocka_unit_test(test_big_integers_become_doubles),
 		cmocka_unit_test(test_top_level_scalars),

@@ -38,7 +38,7 @@ int qmp_qmp_capabilities(struct kmig_qmp_ctx *ctx, const q_obj_qmp_capabilities_
 	}
 	/* kmig offers no optional capability: 'oob' would need a second queue */
 	if (args->has_enable && args->enable.n) {
-		kmig_err_generic(err, "Capability '%s' not available",
+		kmig_err_generic(err, "Capability %s not available",
 				 QMPCapability_str[args->enable.v[0]]);
 		return -1;
 	}

@@ -35,10 +35,17 @@ struct kmig_event_sink {
 	struct kmig_qmp_server *srv;
 };
 
+/*
+ * A client is only ever freed outside its own handler: anything that finds
+ * it broken (a failed write, an event to a peer that hung up) marks it
+ * @dead, and on_client() or the event broadcast closes it once @busy is
+ * clear, so a command that triggers an event can still reply safely.
+ */
 struct kmig_qmp_client {
 	int fd;
 	bool negotiated;
 	bool dead;
+	bool busy;		/* its input is being dispatched right now */
 	struct kmig_json_stream *in;
 	struct kmig_buf out;
 	size_t out_off;
@@ -309,10 +316,12 @@ static void on_client(struct kmig_loop *l, int fd, unsigned int ev, void *opaque
 	if ((ev & KMIG_EV_READ) && !c->dead) {
 		ssize_t n = recv_fds(c, buf, sizeof(buf));
 
+		c->busy = true;
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			c->dead = true;
 		else if (n > 0 && kmig_json_stream_feed(c->in, buf, n, on_value, c) < 0)
 			c->dead = true;
+		c->busy = false;
 	}
 	if (c->dead)
 		client_close(c);
@@ -471,8 +480,8 @@ void kmig_qmp_event_emit(struct kmig_event_sink *sink, const char *name, struct 
 		next = c->next;
 		if (c->negotiated)
 			client_send(c, ev);
-		if (c->dead)
-			client_close(c);
+		if (c->dead && !c->busy)
+			client_close(c);	/* a busy one is closed by its own handler */
 	}
 	json_object_put(ev);
 }

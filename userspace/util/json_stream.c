@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,17 @@ enum lex_state {
 #define MAX_BIGNUMS 64
 
 struct kmig_json_stream {
+	/* bit d of @stack: the container opened at depth d+1 is an array */
+	uint64_t stack[(KMIG_JSON_MAX_DEPTH + 63) / 64];
+	/*
+	 * Colons seen at the top level of each object of the current value, in
+	 * the order the objects open: json-c keeps one member per key, so a
+	 * parsed object with fewer members than colons had a duplicate key.
+	 */
+	uint32_t *keys;
+	size_t nkeys, keys_cap;
+	size_t open_obj[KMIG_JSON_MAX_DEPTH];	/* index into @keys per open object */
+	bool oom;
 	char *buf;
 	size_t len, cap;
 	size_t pos;		/* next byte to lex */
@@ -52,6 +64,7 @@ void kmig_json_stream_free(struct kmig_json_stream *s)
 	if (!s)
 		return;
 	free(s->buf);
+	free(s->keys);
 	free(s);
 }
 
@@ -61,6 +74,71 @@ static void reset_value(struct kmig_json_stream *s)
 	s->in_value = false;
 	s->bad_word[0] = 0;
 	s->nbig = 0;
+	s->nkeys = 0;
+}
+
+static bool top_is_array(const struct kmig_json_stream *s)
+{
+	int d = s->depth - 1;
+
+	return s->stack[d / 64] >> (d % 64) & 1;
+}
+
+/* pushes a container; false when it is nested too deep or memory ran out */
+static bool push(struct kmig_json_stream *s, bool array)
+{
+	int d = s->depth;
+
+	if (d >= KMIG_JSON_MAX_DEPTH)
+		return false;
+	if (array) {
+		s->stack[d / 64] |= 1ull << (d % 64);
+	} else {
+		s->stack[d / 64] &= ~(1ull << (d % 64));
+		if (s->nkeys == s->keys_cap) {
+			size_t cap = s->keys_cap ? 2 * s->keys_cap : 64;
+			uint32_t *k = realloc(s->keys, cap * sizeof(*k));
+
+			if (!k) {
+				s->oom = true;
+				return false;
+			}
+			s->keys = k;
+			s->keys_cap = cap;
+		}
+		s->open_obj[d] = s->nkeys;
+		s->keys[s->nkeys++] = 0;
+	}
+	s->depth++;
+	return true;
+}
+
+/*
+ * Walks @o in document order (objects and arrays before their members) and
+ * compares each object's member count with the colons counted for it.
+ * Returns false at the first object that lost a member to a duplicate key.
+ */
+static bool members_match(struct json_object *o, const uint32_t *keys, size_t nkeys, size_t *k)
+{
+	if (json_object_is_type(o, json_type_array)) {
+		size_t n = json_object_array_length(o);
+
+		for (size_t i = 0; i < n; i++)
+			if (!members_match(json_object_array_get_idx(o, i), keys, nkeys, k))
+				return false;
+		return true;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return true;
+	if (*k >= nkeys || keys[*k] != (uint32_t)json_object_object_length(o))
+		return false;
+	(*k)++;
+	json_object_object_foreach(o, key, val) {
+		(void)key;
+		if (!members_match(val, keys, nkeys, k))
+			return false;
+	}
+	return true;
 }
 
 /* Does the integer text [b, e) fit in int64 (if negative) or uint64? */
@@ -172,6 +250,15 @@ static int emit_value(struct kmig_json_stream *s, kmig_json_cb cb, void *opaque)
 	}
 	json_tokener_free(tok);
 	free(text);
+	if (err == json_tokener_success) {
+		size_t k = 0;
+
+		if (!members_match(obj, s->keys, s->nkeys, &k)) {
+			json_object_put(obj);
+			reset_value(s);
+			return cb(opaque, NULL, "JSON parse error, duplicate key");
+		}
+	}
 	reset_value(s);
 	if (err != json_tokener_success) {
 		json_object_put(obj);
@@ -179,6 +266,26 @@ static int emit_value(struct kmig_json_stream *s, kmig_json_cb cb, void *opaque)
 		return cb(opaque, NULL, msg);
 	}
 	ret = cb(opaque, obj, NULL);
+	return ret;
+}
+
+/*
+ * A byte a JSON string cannot hold (a control byte, 0xFE, 0xFF): the value
+ * ends here, as in QEMU's lexer, and the error names the string so far.
+ */
+static int string_error(struct kmig_json_stream *s, size_t from, kmig_json_cb cb, void *opaque)
+{
+	size_t n = s->pos - from;
+	char *msg = malloc(n + 32);
+	int ret;
+
+	if (!msg)
+		return -ENOMEM;
+	snprintf(msg, n + 32, "JSON parse error, stray '%.*s'", (int)n, s->buf + from);
+	reset_value(s);
+	s->st = LEX_RECOVER;
+	ret = cb(opaque, NULL, msg);
+	free(msg);
 	return ret;
 }
 
@@ -227,8 +334,17 @@ static int lex(struct kmig_json_stream *s, kmig_json_cb cb, void *opaque)
 			}
 			continue;
 		case LEX_STRING:
+		case LEX_ESCAPE:
 			s->pos++;
-			if (c == '\\')
+			if (c < 0x20 || c >= 0xfe) {
+				ret = string_error(s, s->tok, cb, opaque);
+				if (ret)
+					return ret;
+				continue;
+			}
+			if (s->st == LEX_ESCAPE)
+				s->st = LEX_STRING;
+			else if (c == '\\')
 				s->st = LEX_ESCAPE;
 			else if (c == '"')
 				s->st = LEX_VALUE;
@@ -236,10 +352,6 @@ static int lex(struct kmig_json_stream *s, kmig_json_cb cb, void *opaque)
 				continue;
 			if (s->st == LEX_VALUE && s->depth == 0)
 				goto value_done;
-			continue;
-		case LEX_ESCAPE:
-			s->pos++;
-			s->st = LEX_STRING;
 			continue;
 		case LEX_NUMBER:
 			if (strchr("0123456789+-.eE", c) && c) {
@@ -275,38 +387,44 @@ static int lex(struct kmig_json_stream *s, kmig_json_cb cb, void *opaque)
 			s->start = s->pos;
 		}
 		if (c == '{' || c == '[') {
-			if (++s->depth > KMIG_JSON_MAX_DEPTH) {
-				s->pos++;
+			s->pos++;
+			if (!push(s, c == '[')) {
+				if (s->oom)
+					return -ENOMEM;
 				reset_value(s);
 				s->st = LEX_RECOVER;
-				ret = cb(opaque, NULL, "JSON parse error, too deeply nested");
+				ret = cb(opaque, NULL, "JSON nesting depth limit "
+					 "exceeded");
 				if (ret)
 					return ret;
-				continue;
 			}
-			s->pos++;
 			continue;
 		}
 		if (c == '}' || c == ']') {
 			s->pos++;
-			if (--s->depth > 0)
-				continue;
-			if (s->depth < 0) {
+			if (s->depth == 0) {
 				reset_value(s);
 				ret = cb(opaque, NULL, "JSON parse error, expecting value");
 				if (ret)
 					return ret;
 				continue;
 			}
+			/* a closer that does not match its opener ends the value now */
+			if (top_is_array(s) != (c == ']'))
+				goto value_done;
+			if (--s->depth > 0)
+				continue;
 			goto value_done;
 		}
+		if (c == ':' && s->depth > 0 && !top_is_array(s))
+			s->keys[s->open_obj[s->depth - 1]]++;
 		if (c == ',' || c == ':') {
 			s->pos++;
 			continue;
 		}
 		if (c == '"') {
 			s->st = LEX_STRING;
-			s->pos++;
+			s->tok = s->pos++;
 			continue;
 		}
 		if (c == '-' || (c >= '0' && c <= '9')) {
@@ -358,12 +476,14 @@ int kmig_json_stream_feed(struct kmig_json_stream *s, const char *data, size_t l
 	if (ret)
 		return ret;
 	/* keep only the unfinished value (or the unfinished token) */
-	keep = s->in_value ? s->start : (s->st == LEX_NUMBER || s->st == LEX_WORD) ? s->tok : s->pos;
+	keep = s->in_value ? s->start :
+	       (s->st == LEX_NUMBER || s->st == LEX_WORD || s->st == LEX_STRING ||
+		s->st == LEX_ESCAPE) ? s->tok : s->pos;
 	if (s->pos - keep > KMIG_JSON_MAX_VALUE) {
 		reset_value(s);
 		s->st = LEX_RECOVER;
 		keep = s->pos;
-		ret = cb(opaque, NULL, "JSON parse error, value too large");
+		ret = cb(opaque, NULL, "JSON token size limit exceeded");
 	}
 	if (keep)
 		memmove(s->buf, s->buf + keep, s->len - keep);

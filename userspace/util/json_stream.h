@@ -15,7 +15,7 @@
 #include <json-c/json.h>
 
 /* largest value accepted, and deepest nesting, before it is an error */
-#define KMIG_JSON_MAX_VALUE (1u << 20)
+#define KMIG_JSON_MAX_VALUE (64u << 20)	/* QEMU's MAX_TOKEN_SIZE */
 #define KMIG_JSON_MAX_DEPTH 1024
 
 /*
