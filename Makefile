@@ -39,21 +39,27 @@ GEN_H     := $(GEN)/qapi-types.h $(GEN)/qapi-visit.h $(GEN)/qapi-commands.h $(GE
 UTIL_SRC  := userspace/util/log.c userspace/util/loop.c userspace/util/json_stream.c \
 	userspace/util/json_write.c
 QMP_SRC   := userspace/qmp/qapi_rt.c userspace/qmp/qmp_server.c userspace/qmp/qmp_control.c \
-	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c
-ENGINE_SRC:= userspace/engine/uri.c userspace/engine/migrate.c userspace/engine/precopy.c \
-	userspace/engine/incoming.c userspace/engine/ratelimit.c userspace/engine/workload.c \
+	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c userspace/qmp/qmp_agent.c
+ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/src_pages.c \
+	userspace/engine/sender.c userspace/engine/retpath.c userspace/engine/policy.c \
+	userspace/engine/codec_raw.c userspace/engine/dst.c userspace/engine/dst_recv.c \
+	userspace/engine/block.c userspace/engine/ratelimit.c \
 	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
-XPORT_SRC := userspace/xport/xport_fd.c
+XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \
+	userspace/xport/xport_pipe.c
 TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c
 LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
-KMIGD_SRC := userspace/kmigd/main.c userspace/kmigd/wl_server.c
+KMIGD_SRC := userspace/kmigd/main.c
+AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c
 CLI_SRC   := userspace/cli/kmig.c userspace/cli/qmp_client.c userspace/cli/migrate_cmd.c
 DIRTYGEN_SRC := userspace/workload/dirtygen.c userspace/workload/dg_memory.c
 SENDLOOP_SRC := userspace/bench/sendloop.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(XPORT_SRC) $(TRACK_SRC) \
-	$(LIBKMIG_SRC) $(GEN_C))
+LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(XPORT_SRC) $(TRACK_SRC) $(AGENT_SRC) \
+	$(GEN_C))
+# libkmig, what a workload links, is a library of its own (static and shared)
+LIBKMIG_OBJ := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIBKMIG_SRC))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -61,7 +67,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/bin/kmigd $(BUILD)/bin/kmig $(BUILD)/bin/kmig-dirtygen $(BUILD)/bin/kmig-sendloop
+all: $(BUILD)/bin/kmigd $(BUILD)/bin/kmig $(BUILD)/bin/kmig-dirtygen $(BUILD)/bin/kmig-sendloop \
+	$(BUILD)/lib/libkmig.so.0
 
 # The generator rewrites only changed files; the stamp orders the rule.
 $(GEN)/.stamp: $(SCHEMA_SRC) $(QAPIGEN)
@@ -77,11 +84,26 @@ $(BUILD)/obj/%.o: %.c $(GEN)/.stamp
 # the one file built for AVX2; pagehash.c only calls it on CPUs that have it
 $(BUILD)/obj/userspace/engine/pagehash_avx2.o: CFLAGS += -mavx2
 
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iuserspace/lib -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+# archives are written anew: a member whose source is gone must not linger
 $(BUILD)/lib/libkmigd.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/bin/kmigd: $(call obj,$(KMIGD_SRC)) $(BUILD)/lib/libkmigd.a
+$(BUILD)/lib/libkmig.a: $(LIBKMIG_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/lib/libkmig.so.0: $(LIBKMIG_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkmig.so.0 -o $@ $^
+
+$(BUILD)/bin/kmigd: $(call obj,$(KMIGD_SRC)) $(BUILD)/lib/libkmigd.a $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -89,15 +111,16 @@ $(BUILD)/bin/kmig: $(call obj,$(CLI_SRC)) $(BUILD)/lib/libkmigd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/kmig-dirtygen: $(call obj,$(DIRTYGEN_SRC)) $(BUILD)/lib/libkmigd.a
+# the test workload links libkmig only, as a VMM would
+$(BUILD)/bin/kmig-dirtygen: $(call obj,$(DIRTYGEN_SRC)) $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(BUILD)/bin/kmig-sendloop: $(call obj,$(SENDLOOP_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/lib/libkmigd.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/lib/libkmigd.a $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -135,4 +158,4 @@ bpf:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic -name '*.d' 2>/dev/null)

@@ -344,11 +344,11 @@ class Harness:
         time.sleep(0.2)
         return port
 
-    def return_path_blackhole(self, target_port, host="127.0.0.1"):
-        """A TCP proxy to host:target_port that forwards the source's stream but never
-        forwards anything back, so the source waits for the destination's answers (in the
-        switch-over: for VERIFIED, before the hand-over).  close_sockets() ends it.
-        Returns its port."""
+    def return_path_blackhole(self, target_port, host="127.0.0.1", pass_back=32):
+        """A TCP proxy to host:target_port that forwards the source's stream but forwards
+        back only the destination's first @pass_back bytes (its ACCEPT record), so the source
+        then waits for the destination's answers (in the switch-over: for VERIFIED, before
+        the hand-over).  close_sockets() ends it.  Returns its port."""
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sockets.append(ls)
         ls.bind((host, 0))
@@ -361,6 +361,24 @@ class Harness:
                 return
             b = socket.create_connection((host, target_port))
             self.sockets.extend([a, b])
+
+            def back():
+                left = pass_back
+                while True:
+                    try:
+                        data = b.recv(65536)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    if left > 0:
+                        try:
+                            a.sendall(data[:left])
+                        except OSError:
+                            return
+                        left -= len(data[:left])
+
+            threading.Thread(target=back, daemon=True).start()
             while True:
                 try:
                     data = a.recv(1 << 20)
@@ -378,6 +396,10 @@ class Harness:
 
     def close_sockets(self):
         for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)    # a thread blocked in recv() keeps it open
+            except OSError:
+                pass
             try:
                 s.close()
             except OSError:

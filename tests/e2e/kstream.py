@@ -1,40 +1,42 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""kstream.py: reads kmig migration stream files (format of userspace/xport/wire.h, version 1)
+"""kstream.py: reads kmig migration stream files (format of userspace/xport/wire.h, version 2)
 so the end-to-end tests can damage them in chosen places: truncate, flip page bytes, break a
 record header.  Stdlib only."""
 
 import struct
 
-MAGIC = 0x3152545347494D4B
-HDR = struct.Struct("<QIIIIQ")           # magic, version, page_size, nblocks, flags, total
+MAGIC = 0x3252545347494D4B
+VERSION = 2
+HDR = struct.Struct("<QIIIIQQQ")         # magic, version, page_size, nblocks, nchannels, total,
+                                         # session, encodings
 BLOCK = struct.Struct("<64sQ")           # name, size
-REC = struct.Struct("<IIQII")            # type, block, offset, count, reserved
-PAGES, ZERO, PASS, STATE, END = 1, 2, 3, 4, 5
+REC = struct.Struct("<HBBHHIIQII")       # type, enc, flags, chan, reserved, block, count,
+                                         # offset, len, reserved2
+PAGES, PASS, STATE, END = 1, 3, 4, 5
+ENC_RAW, ENC_ZERO = 0, 1
 PAGE = 4096
 
 
 class Record:
-    def __init__(self, pos, rtype, block, offset, count):
-        self.pos, self.type, self.block, self.offset, self.count = pos, rtype, block, offset, count
+    def __init__(self, pos, fields):
+        (self.type, self.enc, self.flags, self.chan, _, self.block, self.count, self.offset,
+         self.len, _) = fields
+        self.pos = pos
 
     @property
     def payload_pos(self):
         return self.pos + REC.size
 
     @property
-    def payload_len(self):
-        if self.type == PAGES:
-            return self.count * PAGE
-        if self.type in (STATE, END):
-            return self.count
-        return 0
+    def is_raw_pages(self):
+        return self.type == PAGES and self.enc == ENC_RAW
 
 
 def parse(data):
     """Returns (blocks [(name, size)], records [Record]); raises ValueError if malformed."""
-    magic, version, page_size, nblocks, flags, total = HDR.unpack_from(data, 0)
-    if magic != MAGIC or version != 1 or page_size != PAGE:
-        raise ValueError("not a kmig v1 stream")
+    magic, version, page_size, nblocks, nchannels, total, _, _ = HDR.unpack_from(data, 0)
+    if magic != MAGIC or version != VERSION or page_size != PAGE or nchannels:
+        raise ValueError("not a single-channel kmig v2 stream")
     pos = HDR.size
     blocks = []
     for _ in range(nblocks):
@@ -43,9 +45,9 @@ def parse(data):
         pos += BLOCK.size
     recs = []
     while pos < len(data):
-        r = Record(pos, *REC.unpack_from(data, pos)[:4])
+        r = Record(pos, REC.unpack_from(data, pos))
         recs.append(r)
-        pos = r.payload_pos + r.payload_len
+        pos = r.payload_pos + r.len
         if r.type == END:
             break
     if pos != len(data):
@@ -54,9 +56,10 @@ def parse(data):
 
 
 def flip_page_bytes(data, recs):
-    """Flips bytes in the payload of the last PAGES record: dirtygen never rewrites a page with
-    zeroes, so nothing later in the stream overwrites that page.  Returns (new data, where)."""
-    last = [r for r in recs if r.type == PAGES][-1]
+    """Flips bytes in the payload of the last raw page record: dirtygen never rewrites a page
+    with zeroes, so nothing later in the stream overwrites that page.  Returns (new data,
+    where)."""
+    last = [r for r in recs if r.is_raw_pages][-1]
     buf = bytearray(data)
     at = last.payload_pos + 100
     for i in range(8):
@@ -66,9 +69,9 @@ def flip_page_bytes(data, recs):
 
 
 def bad_offset(data, recs, blocks):
-    """Moves the first PAGES record past the end of its block."""
-    first = [r for r in recs if r.type == PAGES][0]
+    """Moves the first raw page record past the end of its block."""
+    first = [r for r in recs if r.is_raw_pages][0]
     buf = bytearray(data)
     new_off = blocks[first.block][1] + 16 * PAGE
-    REC.pack_into(buf, first.pos, first.type, first.block, new_off, first.count, 0)
+    struct.pack_into("<Q", buf, first.pos + 16, new_off)
     return bytes(buf), new_off

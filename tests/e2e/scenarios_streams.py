@@ -125,8 +125,8 @@ def s17_mutated_streams(t, h, rounds=60):
         elif kind == "record":
             at = rng.choice(recs).pos + rng.randrange(kstream.REC.size)
         else:
-            r = rng.choice([r for r in recs if r.payload_len])
-            at = r.payload_pos + rng.randrange(r.payload_len)
+            r = rng.choice([r for r in recs if r.len])
+            at = r.payload_pos + rng.randrange(r.len)
         buf[at] ^= 1 << rng.randrange(8) if rng.random() < 0.5 else rng.randrange(1, 256)
         path = h.path("m%d" % i)
         with open(path, "wb") as f:

@@ -90,6 +90,8 @@ DEFAULT_PARAMS = {
     "announce-step": 100, "tls-creds": "", "multifd-zlib-level": 1, "max-cpu-throttle": 99,
     "max-postcopy-bandwidth": 0, "tls-hostname": "", "throttle-trigger-threshold": 50,
     "max-bandwidth": 134217728, "x-checkpoint-delay": 20000, "cpu-throttle-increment": 10,
+    # kmig differs on purpose: its own extension, the dirty tracker to use
+    "x-kmig-tracker": "auto",
 }
 
 # The QAPI 2.10 seed schema's commands: query-commands must list every one.
@@ -237,6 +239,9 @@ PARAM_ROWS = [
     ("block-bitmap-mapping", [[], [{"node-name": "n", "alias": "a", "bitmaps": []}]], SAME),
     ("block-bitmap-mapping", ["x"], TYPE("block-bitmap-mapping", "array")),
     ("block-bitmap-mapping", [[{"node-name": "n"}]], P("block-bitmap-mapping[0].alias", "is missing")),
+    # kmig's own extension: a tracker back end's name, or "auto"
+    ("x-kmig-tracker", ["uffd-wp", "auto"], SAME),
+    ("x-kmig-tracker", [5, None], TYPE("x-kmig-tracker", "string")),
 ]
 
 # The reference's many-valid-at-once request is cut off after "downtime"; it lists the 2.10 members

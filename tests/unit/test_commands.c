@@ -15,28 +15,24 @@
 #include <cmocka.h>
 
 #include "json_write.h"
-#include "kmigd.h"
+#include "agent.h"
 #include "migrate.h"
 #include "qapi-commands.h"
 #include "qmp_server.h"
+#include "tracker.h"
 
-static struct kmigd d;
+static struct kmig_agent d;
 
 static int setup(void **state)
 {
-	memset(&d, 0, sizeof(d));
-	kmigd_params_init(&d.params);
-	d.mig = kmig_mig_new(NULL, NULL);
-	d.wl_listen_fd = -1;
-	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++)
-		d.named_fds[i].fd = -1;
+	kmig_agent_init(&d, kmig_mig_new(NULL, NULL), false);
 	return d.mig ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
 	kmig_mig_free(d.mig);
-	qapi_clear_MigrationParameters(&d.params);
+	kmig_agent_fini(&d);
 	return 0;
 }
 
@@ -44,7 +40,7 @@ static int teardown(void **state)
 static const char *run(const char *cmd, const char *args, char **ret_text)
 {
 	static char desc[1024];
-	struct kmig_qmp_ctx ctx = { .d = &d };
+	struct kmig_qmp_ctx ctx = { .a = &d };
 	struct json_object *a = args ? json_tokener_parse(args) : NULL, *ret = NULL;
 	struct kmig_err err = { 0 };
 	const struct kmig_qmp_command *c;
@@ -123,6 +119,26 @@ static void test_set_parameters_ranges(void **state)
 		/* nothing of a rejected request is applied */
 		expect_param("compress-level", "1");
 	}
+}
+
+/* x-kmig-tracker: "auto" or a compiled-in back end; the refusal lists them */
+static void test_tracker_parameter(void **state)
+{
+	char want[512];
+	size_t o;
+
+	expect_param("x-kmig-tracker", "\"auto\"");
+	assert_string_equal(run("migrate-set-parameters", "{\"x-kmig-tracker\": \"uffd-wp\"}",
+				NULL), "");
+	expect_param("x-kmig-tracker", "\"uffd-wp\"");
+	o = (size_t)snprintf(want, sizeof(want), "Parameter 'x-kmig-tracker' expects 'auto'");
+	for (size_t i = 0; kmig_trackers[i]; i++)
+		o += (size_t)snprintf(want + o, sizeof(want) - o, ", '%s'", kmig_trackers[i]->name);
+	assert_string_equal(run("migrate-set-parameters", "{\"x-kmig-tracker\": \"nope\"}",
+				NULL), want);
+	expect_param("x-kmig-tracker", "\"uffd-wp\"");
+	assert_string_equal(run("migrate-set-parameters", "{\"x-kmig-tracker\": \"auto\"}",
+				NULL), "");
 }
 
 static void test_set_parameters_apply(void **state)
@@ -274,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_set_parameters_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_parameters_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tracker_parameter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy_units, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_argument_commands, setup, teardown),

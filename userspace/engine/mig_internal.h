@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * mig_internal.h: the engine's shared state, private to migrate.c (state
- * machine), precopy.c (source) and incoming.c (destination).
+ * machine), the source (src_*.c) and the destination (dst_*.c).
  */
 #ifndef KMIG_MIG_INTERNAL_H
 #define KMIG_MIG_INTERNAL_H
@@ -10,26 +10,32 @@
 
 #include "clock.h"
 #include "migrate.h"
+#include "wire.h"
 #include "xport.h"
+
+#define KMIG_MIG_MAX_CHANS (1 + KMIG_WIRE_MAX_CHANNELS)
 
 /**
  * struct kmig_mig - one agent's migration state
  * @lock:        guards every field below except where noted
- * @cond:        signalled when a workload attaches (the destination waits)
+ * @cond:        signalled when a workload attaches (a destination waits for
+ *               one) and when the migration thread ends
+ * @status, @role: see struct kmig_mig_info
  * @cancel:      set by kmig_mig_cancel; polled by the migration thread
- * @x, @x_open:  the open channel, so cancel can abort blocked I/O
+ * @thread_running: a migration thread exists (it clears this last)
+ * @chans:       the open channels, so cancel can abort blocked I/O
+ * @lis, @listening: destination listener while it is open
  * @wl, @wl_busy: the attached workload; busy while a migration uses it
- * @lis:         destination listener (owned by the destination thread once
- *               it runs)
+ * @migrated_away: the last source migration completed and its workload left
  * @committed:   the source told the destination to start: cancel is too late
- * @held:        the source workload stays paused after a failure past the
- *               commit, until 'cont'
+ * @held:        the source workload stays paused (see kmig_mig_info)
+ * @events:      queued events, oldest at @ev_head
  */
 struct kmig_mig {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	enum kmig_mig_status status;
-	bool dest;
+	enum kmig_mig_role role;
 	bool paused;
 	char error_desc[512];
 	int64_t start_ms, setup_ms, end_ms;
@@ -37,32 +43,45 @@ struct kmig_mig {
 	struct kmig_tuning tuning;
 	_Atomic bool cancel;	/* read without @lock by the migration thread */
 	char tracker[256];
-	char transport[16];
+	char transport[32];
 	const struct kmig_mig_hooks *hooks;
 	void *opaque;
-	pthread_t thread;
-	bool thread_live;
-	struct kmig_uri uri;
-	struct kmig_xport x;
-	bool x_open;
+	bool thread_running;
+	struct kmig_mig_config cfg;
+	struct kmig_chan *chans[KMIG_MIG_MAX_CHANS];
+	struct kmig_listener lis;
+	bool listening;
 	struct kmig_workload *wl;
 	bool wl_busy;
-	struct kmig_listener lis;
-	bool incoming_started;
+	bool migrated_away;
+	bool incoming_done;
 	bool committed;
 	bool held;
+	struct kmig_mig_event *events;
+	size_t ev_head, ev_len, ev_cap;
 };
 
-/* sets the status (and @desc for failures), stamps times, runs the hook */
-void kmig_mig_set_status(struct kmig_mig *m, enum kmig_mig_status st, const char *desc);
+/*
+ * The status moves @from -> @to only if it still is @from (QEMU's
+ * migrate_set_state); @desc is kept for failures.  Stamps times and queues
+ * the MIGRATION event.  Returns whether it moved.
+ */
+bool kmig_mig_transition(struct kmig_mig *m, enum kmig_mig_status from,
+			 enum kmig_mig_status to, const char *desc);
+/* moves to @to from whatever non-terminal state it is in; see kmig_mig_transition */
+bool kmig_mig_finish(struct kmig_mig *m, enum kmig_mig_status to, const char *desc);
+/* queues a PASS, STOP or RESUME event */
+void kmig_mig_event(struct kmig_mig *m, enum kmig_mig_event_kind kind, unsigned int pass);
 /* the migration thread takes/returns the workload */
-struct kmig_workload *kmig_mig_borrow_workload(struct kmig_mig *m, uint32_t role,
-					       int wait_ms);
+struct kmig_workload *kmig_mig_borrow_workload(struct kmig_mig *m, uint32_t role, int wait_ms);
 void kmig_mig_return_workload(struct kmig_mig *m);
-/* publishes an open channel for cancel, or withdraws it */
-void kmig_mig_publish_xport(struct kmig_mig *m, bool open);
+/* publishes an open channel so cancel can abort it, or withdraws it */
+void kmig_mig_publish_chan(struct kmig_mig *m, struct kmig_chan *c);
+void kmig_mig_withdraw_chan(struct kmig_mig *m, struct kmig_chan *c);
+/* the migration thread's last call: nothing of @m is touched after it */
+void kmig_mig_thread_exit(struct kmig_mig *m);
 
-void *kmig_precopy_thread(void *arg);
-void *kmig_incoming_thread(void *arg);
+void *kmig_src_thread(void *arg);
+void *kmig_dst_thread(void *arg);
 
 #endif

@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * migrate.h: the migration engine's public face: the state machine, source
- * and destination, as the QMP layer drives it.
+ * migrate.h: the migration engine's public face: the state machine, the
+ * source and the destination, as a front end (QMP, tests) drives them.
+ * Nothing here knows QMP: calls return -errno and a sentence.
  *
  * States follow QEMU: none -> setup -> active -> completed | failed, and
- * cancelling -> cancelled.  Each migration runs on its own thread; status
- * changes and passes are reported through the hooks *on that thread*, so the
- * daemon bounces them to its loop before touching QMP state.
+ * cancelling -> cancelled.  Every change is a from->to transition that
+ * fails once the state has moved on (QEMU's migrate_set_state), and every
+ * transition, dirty sync and run-state change queues one event, in order.
+ * The owner's notify hook says "events are waiting"; it drains them with
+ * kmig_mig_next_event() on its own thread.  Each migration runs on its own
+ * thread; no call here ever waits for it, except kmig_mig_free().
  */
 #ifndef KMIG_MIGRATE_H
 #define KMIG_MIGRATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "qapi_rt.h"
 #include "uri.h"
 
 struct kmig_workload;
@@ -29,16 +33,30 @@ enum kmig_mig_status {
 	KMIG_MIG_FAILED,
 };
 
+enum kmig_mig_role { KMIG_MIG_ROLE_NONE, KMIG_MIG_ROLE_SRC, KMIG_MIG_ROLE_DST };
+
+enum kmig_mig_event_kind {
+	KMIG_EV_MIGRATION,	/* the status changed to @status */
+	KMIG_EV_PASS,		/* dirty sync number @pass happened (QEMU's MIGRATION_PASS) */
+	KMIG_EV_STOP,		/* the workload was stopped (source, switch-over) */
+	KMIG_EV_RESUME,		/* the workload runs again (source after a failure or cont;
+				 * destination once it started) */
+};
+
+/** struct kmig_mig_event - one queued event */
+struct kmig_mig_event {
+	enum kmig_mig_event_kind kind;
+	enum kmig_mig_status status;
+	unsigned int pass;
+};
+
 /**
  * struct kmig_mig_hooks - what the engine tells its owner (any thread)
- * @status:        the status changed
- * @pass:          dirty sync number @pass (1, 2, ...) happened; QEMU's
- *                 MIGRATION_PASS (the first one comes during setup)
+ * @notify:        events are queued (drain them with kmig_mig_next_event)
  * @workload_done: the engine no longer uses the workload it borrowed
  */
 struct kmig_mig_hooks {
-	void (*status)(void *opaque, enum kmig_mig_status st);
-	void (*pass)(void *opaque, unsigned int pass);
+	void (*notify)(void *opaque);
 	void (*workload_done)(void *opaque);
 };
 
@@ -46,6 +64,18 @@ struct kmig_mig_hooks {
 struct kmig_tuning {
 	uint64_t max_bandwidth;		/* bytes/s, 0 = unlimited */
 	uint64_t downtime_limit_ms;
+};
+
+/**
+ * struct kmig_mig_config - what one migration is asked to do
+ * @uri:      where to (source) or from (destination)
+ * @channels: multifd data channels (0: pages travel on the main channel)
+ * @tracker:  "auto" or a tracker back end's name (source)
+ */
+struct kmig_mig_config {
+	struct kmig_uri uri;
+	unsigned int channels;
+	char tracker[32];
 };
 
 /**
@@ -59,6 +89,7 @@ struct kmig_mig_stats {
 	uint64_t duplicate;		/* zero pages sent as headers only */
 	uint64_t normal;		/* full pages sent */
 	uint64_t normal_bytes;
+	uint64_t multifd_bytes;		/* of @transferred, sent on data channels */
 	uint64_t dirty_sync_count;	/* harvests */
 	uint64_t dirty_pages_rate;	/* pages/s dirtied, last pass */
 	uint64_t pages_per_second;
@@ -72,30 +103,34 @@ struct kmig_mig_stats {
 
 /**
  * struct kmig_mig_info - a consistent snapshot for query-migrate / -status
- * @status:       current state
- * @dest:         this side is a destination
- * @paused:       the source workload is stopped for the final copy
- * @held:         the source workload stays stopped after a failure past the
- *                hand-over, until kmig_mig_release_held()
- * @error_desc:   why it failed ("" when there is no text: QEMU then sends none)
- * @setup_ms:     time spent in setup (valid once active)
- * @total_ms:     time since start (frozen when it ended)
- * @stats:        counters (source side)
- * @tracker:      dirty tracker in use ("" until known)
- * @transport:    channel in use ("" until known)
- * @listen_*:     destination: where it listens (listen_port "" if not)
+ * @status:     current state
+ * @role:       what this side was in the current or last migration
+ * @paused:     the source workload is stopped for the final copy
+ * @held:       the source workload stays stopped after a failure past the
+ *              hand-over (or was registered stopped), until kmig_mig_cont()
+ * @have_workload: a workload is registered
+ * @listening:  destination: migrate-incoming is waiting for its source
+ * @error_desc: why it failed ("" when there is no text: QEMU then sends none)
+ * @setup_ms:   time spent in setup (valid once active)
+ * @total_ms:   time since start (frozen when it ended)
+ * @stats:      counters (source side)
+ * @tracker:    dirty tracker in use ("" until known)
+ * @transport:  channel in use ("" until known), with ",multifd=N" if so
+ * @listen_*:   destination: where it listens (listen_port "" if not)
  */
 struct kmig_mig_info {
 	enum kmig_mig_status status;
-	bool dest;
+	enum kmig_mig_role role;
 	bool paused;
 	bool held;
+	bool have_workload;
+	bool listening;
 	char error_desc[512];
 	int64_t setup_ms;
 	int64_t total_ms;
 	struct kmig_mig_stats stats;
 	char tracker[256];
-	char transport[16];
+	char transport[32];
 	char listen_host[256];
 	char listen_port[4096];
 	bool listen_unix;
@@ -104,15 +139,21 @@ struct kmig_mig_info {
 struct kmig_mig;
 
 struct kmig_mig *kmig_mig_new(const struct kmig_mig_hooks *hooks, void *opaque);
-/* cancels and joins whatever runs; accepts NULL */
+/*
+ * At shutdown: cancels whatever runs (a destination too) and waits a few
+ * seconds at most for it; true if it ended.  The engine stays usable for
+ * queries and for detaching the workload.
+ */
+bool kmig_mig_stop(struct kmig_mig *m);
+/* kmig_mig_stop, then frees; accepts NULL */
 void kmig_mig_free(struct kmig_mig *m);
 
 void kmig_mig_set_tuning(struct kmig_mig *m, const struct kmig_tuning *t);
 
 /*
- * The registered workload (loop thread).  attach: -EBUSY if one is already
- * attached.  detach: false while a migration still uses it (then the owner
- * waits for workload_done); on true the caller may free it.
+ * The registered workload (owner's thread).  attach: -EBUSY if one is
+ * already attached.  detach: false while a migration still uses it (then
+ * the owner waits for workload_done); on true the caller may free it.
  */
 int kmig_mig_attach_workload(struct kmig_mig *m, struct kmig_workload *w);
 bool kmig_mig_detach_workload(struct kmig_mig *m, struct kmig_workload *w);
@@ -120,22 +161,36 @@ bool kmig_mig_workload_busy(struct kmig_mig *m);
 
 /* true while a source migration is in setup/active/cancelling */
 bool kmig_mig_in_progress(struct kmig_mig *m);
-/* marks the migration failed before it started (a bad URI) */
+/* true while a destination listens or receives (not yet ended) */
+bool kmig_mig_incoming_pending(struct kmig_mig *m);
+/* true once an incoming migration completed here (its workload runs here now) */
+bool kmig_mig_incoming_done(struct kmig_mig *m);
+/* marks a source migration failed before it started (a bad URI) */
 void kmig_mig_fail_early(struct kmig_mig *m, const char *desc);
-/* starts a source migration to @uri; 0 or -errno with @err set */
-int kmig_mig_start(struct kmig_mig *m, const struct kmig_uri *uri, struct kmig_err *err);
-/* asks a running migration to stop; the source keeps running */
+/*
+ * Starts a source migration.  0, or -errno with @err set: -EBUSY when one
+ * is in progress, -EALREADY while this side is an unfinished destination.
+ */
+int kmig_mig_start(struct kmig_mig *m, const struct kmig_mig_config *cfg, char *err, size_t n);
+/* asks a running source migration to stop; the source keeps running */
 void kmig_mig_cancel(struct kmig_mig *m);
 void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out);
+/* pops the oldest queued event; false when there is none */
+bool kmig_mig_next_event(struct kmig_mig *m, struct kmig_mig_event *ev);
 
 /*
- * Loop thread: clears the hold and returns true if the source workload was
- * being held stopped (the caller then resumes it).
+ * QMP cont: resumes a source workload that is held stopped.  0 (also when
+ * there is nothing to resume and the workload runs), or -errno with @err:
+ * -ENOENT when the workload migrated away and left, -EBUSY during a
+ * migration's switch-over.
  */
-bool kmig_mig_release_held(struct kmig_mig *m);
+int kmig_mig_cont(struct kmig_mig *m, char *err, size_t n);
 
-/* destination: start listening on @uri (tcp port 0 picks a free port) */
-int kmig_mig_incoming(struct kmig_mig *m, const struct kmig_uri *uri, struct kmig_err *err);
-bool kmig_mig_incoming_started(struct kmig_mig *m);
+/*
+ * Destination: start listening (tcp port 0 picks a free port).  -EALREADY
+ * when an incoming migration is already listening or running.
+ */
+int kmig_mig_incoming(struct kmig_mig *m, const struct kmig_mig_config *cfg, char *err,
+		      size_t n);
 
 #endif

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * main.c: kmigd, the kmig agent.  Parses arguments, builds the daemon
- * state, opens the QMP listeners and runs the loop until SIGINT/SIGTERM.
- * The only place that calls exit().
+ * main.c: kmigd, the kmig agent.  Parses arguments, builds the daemon's
+ * parts (kmigd.h), opens the QMP and workload sockets and runs the loop
+ * until SIGINT/SIGTERM.  The only place that calls exit().
  */
 #include <getopt.h>
 #include <signal.h>
@@ -15,7 +15,6 @@
 #include "log.h"
 #include "loop.h"
 #include "migrate.h"
-#include "qapi-events.h"
 #include "qmp_server.h"
 #include "wl_server.h"
 
@@ -28,69 +27,48 @@ static void on_signal(int sig)
 		kmig_loop_stop(g_loop);
 }
 
-/* an engine report on its way to the loop thread */
-struct engine_post {
-	struct kmigd *d;
-	enum { POST_STATUS, POST_PASS, POST_WORKLOAD } what;
-	enum kmig_mig_status st;
-	unsigned int pass;
-};
-
-/* loop thread: events (when the capability is on) and workload hand-back */
-static void on_engine_post(void *arg)
+/* loop thread: the engine's events, in the order it queued them */
+static void emit_events(void *arg)
 {
-	struct engine_post *p = arg;
-	struct kmig_event_sink *sink = kmig_qmp_server_sink(p->d->qmp);
-	bool events = p->d->caps[MIGRATION_CAPABILITY_EVENTS];
+	struct kmigd *d = arg;
 
-	if (p->what == POST_STATUS && events)
-		qapi_event_send_migration(sink, kmigd_status_qapi(p->st));
-	else if (p->what == POST_PASS && events)
-		qapi_event_send_migration_pass(sink, p->pass);
-	else if (p->what == POST_WORKLOAD)
-		kmigd_wl_returned(p->d);
-	free(p);
+	kmig_agent_emit_events(&d->agent);
 }
 
-/* engine thread (or loop thread): hand the report to the loop */
-static void post(struct kmigd *d, int what, enum kmig_mig_status st, unsigned int pass)
+/* any thread: events are waiting */
+static void hook_notify(void *opaque)
 {
-	struct engine_post *p = malloc(sizeof(*p));
+	struct kmigd *d = opaque;
 
-	if (p) {
-		/* filled before posting: the loop thread may run it at once */
-		*p = (struct engine_post){ .d = d, .what = what, .st = st, .pass = pass };
-	}
-	if (p && kmig_loop_is_current(d->loop)) {
-		/* already on the loop (e.g. setup, from the migrate command): emit now,
-		 * so MIGRATION(setup) precedes the command's reply, as in QEMU */
-		on_engine_post(p);
-		return;
-	}
-	if (!p || kmig_loop_post(d->loop, on_engine_post, p) < 0) {
-		kmig_log(KMIG_LOG_WARN, "kmigd", "dropped an engine report: out of memory");
-		free(p);
-	}
+	/*
+	 * On the loop already (a QMP command started or cancelled a
+	 * migration): send now, so MIGRATION(setup) precedes the command's
+	 * reply, as in QEMU.  Else the loop sends them soon; the queue keeps
+	 * them in order either way.
+	 */
+	if (kmig_loop_is_current(d->loop))
+		emit_events(d);
+	else if (kmig_loop_post(d->loop, emit_events, d) < 0)
+		kmig_log(KMIG_LOG_WARN, "kmigd", "events delayed: out of memory");
 }
 
-static void hook_status(void *opaque, enum kmig_mig_status st)
+static void workload_returned(void *arg)
 {
-	post(opaque, POST_STATUS, st, 0);
-}
+	struct kmigd *d = arg;
 
-static void hook_pass(void *opaque, unsigned int pass)
-{
-	post(opaque, POST_PASS, 0, pass);
+	kmig_wl_server_returned(d->wls);
 }
 
 static void hook_workload_done(void *opaque)
 {
-	post(opaque, POST_WORKLOAD, 0, 0);
+	struct kmigd *d = opaque;
+
+	if (kmig_loop_post(d->loop, workload_returned, d) < 0)
+		kmig_log(KMIG_LOG_WARN, "kmigd", "lost a workload hand-back: out of memory");
 }
 
 static const struct kmig_mig_hooks hooks = {
-	.status = hook_status,
-	.pass = hook_pass,
+	.notify = hook_notify,
 	.workload_done = hook_workload_done,
 };
 
@@ -105,6 +83,21 @@ static void usage(FILE *f)
 		"  --incoming defer    wait for migrate-incoming (destination)\n"
 		"  --incoming URI      listen for a migration at URI at start-up\n"
 		"  -v, --verbose       debug logging\n");
+}
+
+/* --incoming URI: listen at start-up; 0 or -1 (printed) */
+static int incoming_now(struct kmigd *d, const char *incoming)
+{
+	struct kmig_mig_config cfg = { .tracker = "auto" };
+	char err[512];
+	bool bad_scheme;
+
+	if (kmig_uri_parse(incoming, &cfg.uri, &bad_scheme, err, sizeof(err)) < 0 ||
+	    kmig_mig_incoming(d->mig, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kmigd: --incoming %s: %s\n", incoming, err);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -138,61 +131,45 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kmigd: --qmp PATH is required (see --help)\n");
 		return 2;
 	}
-	kmigd_params_init(&d.params);
-	d.incoming = incoming != NULL;
-	d.wl_listen_fd = -1;
-	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++)
-		d.named_fds[i].fd = -1;
+	signal(SIGPIPE, SIG_IGN);
 	d.loop = kmig_loop_new();
 	d.mig = kmig_mig_new(&hooks, &d);
-	d.qmp = d.loop ? kmig_qmp_server_new(d.loop, &d) : NULL;
+	kmig_agent_init(&d.agent, d.mig, incoming != NULL);
+	d.qmp = d.loop ? kmig_qmp_server_new(d.loop, &d.agent) : NULL;
 	if (!d.loop || !d.mig || !d.qmp) {
 		fprintf(stderr, "kmigd: out of memory at start-up\n");
 		goto out;
 	}
+	d.agent.sink = kmig_qmp_server_sink(d.qmp);
 	if (kmig_qmp_listen_unix(d.qmp, qmp_path) < 0 ||
 	    (qmp_tcp && kmig_qmp_listen_tcp(d.qmp, qmp_tcp) < 0)) {
 		fprintf(stderr, "kmigd: cannot open the QMP socket (see above)\n");
 		goto out;
 	}
-	if (wl_path && kmigd_wl_listen(&d, wl_path) < 0) {
+	if (wl_path && !(d.wls = kmig_wl_server_new(d.loop, d.mig, wl_path))) {
 		fprintf(stderr, "kmigd: cannot open the workload socket (see above)\n");
 		goto out;
 	}
-	kmigd_params_push(&d);
-	if (incoming && strcmp(incoming, "defer")) {
-		struct kmig_uri uri;
-		struct kmig_err err = { 0 };
-		bool bad_scheme;
-
-		if (kmig_uri_parse(incoming, &uri, &bad_scheme, &err) < 0 ||
-		    kmig_mig_incoming(d.mig, &uri, &err) < 0) {
-			fprintf(stderr, "kmigd: --incoming %s: %s\n", incoming, err.desc);
-			goto out;
-		}
-	}
+	if (incoming && strcmp(incoming, "defer") && incoming_now(&d, incoming))
+		goto out;
 	g_loop = d.loop;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	kmig_log(KMIG_LOG_INFO, "kmigd", "ready qmp=%s%s%s", qmp_path, qmp_tcp ? " tcp=" : "",
 		 qmp_tcp ? qmp_tcp : "");
 	ret = kmig_loop_run(d.loop) < 0;
 out:
 	g_loop = NULL;
+	/* the migration thread ends (bounded) before its workload and sockets go */
 	if (d.mig)
-		kmig_mig_cancel(d.mig);
-	kmig_mig_free(d.mig);	/* joins the engine thread: no posts after this */
-	d.mig = NULL;
+		kmig_mig_stop(d.mig);
 	if (d.loop)
 		kmig_loop_run_pending(d.loop);
-	if (d.loop)
-		kmigd_wl_close(&d);
+	kmig_wl_server_free(d.wls);
 	kmig_qmp_server_free(d.qmp);
-	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++)
-		if (d.named_fds[i].fd >= 0)
-			close(d.named_fds[i].fd);
-	qapi_clear_MigrationParameters(&d.params);
+	d.agent.sink = NULL;
+	kmig_agent_fini(&d.agent);
+	kmig_mig_free(d.mig);
 	kmig_loop_free(d.loop);
 	return ret;
 }

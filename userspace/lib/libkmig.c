@@ -3,18 +3,25 @@
  * libkmig.c: the workload's side of wl_proto.h (see libkmig.h).  It owns
  * the RAM blocks, hands their fds to kmigd, and turns kmigd's requests into
  * callbacks, checking that each request comes in an order the protocol
- * allows before acting on it.
+ * allows before acting on it.  It outlives its agent: when the connection
+ * drops it keeps the workload as it was and registers again, with
+ * back-off, with the next kmigd on the same socket.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libkmig.h"
@@ -23,6 +30,10 @@
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif
+
+#define REGISTER_TIMEOUT_MS 10000	/* for kmigd's REGISTERED */
+#define RETRY_FIRST_MS      100		/* reconnect back-off: 100 ms doubling ... */
+#define RETRY_MAX_MS        5000	/* ... up to 5 s */
 
 _Static_assert(KMIG_RAM_NAME_MAX == KMIG_WL_NAME_MAX, "name limits agree");
 _Static_assert(KMIG_RAM_MAX_BLOCKS == KMIG_WL_MAX_BLOCKS, "block limits agree");
@@ -37,9 +48,25 @@ struct kmig_block {
 	int memfd;
 };
 
+/**
+ * struct kmig_ctx - one workload's registration
+ * @sock:      the fd kmig_fd() hands out: the agent connection while
+ *             connected, a timer (the next reconnect) while not; the number
+ *             stays the same either way
+ * @connected: @sock is the agent connection
+ * @path:      the agent socket, for reconnects ("" when opened on an fd)
+ * @err:       sticky error once the connection is dropped for good
+ * @options:   KMIG_OPT_*
+ * @features:  what kmigd said it uses (REGISTERED)
+ */
 struct kmig_ctx {
 	int sock;
-	int err;		/* sticky error once the connection is dropped */
+	bool connected;
+	char path[108];
+	unsigned int retry_ms;
+	int err;
+	unsigned int options;
+	uint64_t features;
 	enum kmig_role role;
 	enum kmig_state state;
 	struct kmig_callbacks cb;
@@ -63,8 +90,10 @@ struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 	if (!ctx)
 		return NULL;
 	ctx->sock = sock;
+	ctx->connected = true;
 	ctx->role = role;
 	ctx->state = KMIG_STATE_NEW;
+	ctx->options = KMIG_OPT_REROLE;
 	if (cb)
 		ctx->cb = *cb;
 	ctx->opaque = opaque;
@@ -72,38 +101,67 @@ struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 	return ctx;
 }
 
+/* a new connection to @path, or -errno */
+static int dial(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int sock, e;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	while (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		e = errno;
+		close(sock);
+		return -e;
+	}
+	return sock;
+}
+
 struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
 			   const struct kmig_callbacks *cb, void *opaque)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct kmig_ctx *ctx;
-	int sock, e;
+	int sock;
 
 	if (!agent_sock || !*agent_sock) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (strlen(agent_sock) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
+	sock = dial(agent_sock);
+	if (sock < 0) {
+		errno = -sock;
 		return NULL;
-	}
-	strcpy(sa.sun_path, agent_sock);
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0)
-		return NULL;
-	while (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EINTR)
-			continue;
-		goto fail;
 	}
 	ctx = kmig_open_fd(sock, role, cb, opaque);
-	if (ctx)
-		return ctx;
-fail:
-	e = errno;
-	close(sock);
-	errno = e;
-	return NULL;
+	if (!ctx) {
+		int e = errno;
+
+		close(sock);
+		errno = e;
+		return NULL;
+	}
+	snprintf(ctx->path, sizeof(ctx->path), "%s", agent_sock);
+	ctx->options |= KMIG_OPT_REATTACH;
+	return ctx;
+}
+
+int kmig_set_option(struct kmig_ctx *ctx, unsigned int option, int on)
+{
+	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE)))
+		return -EINVAL;
+	if ((option & KMIG_OPT_REATTACH) && on && !ctx->path[0])
+		return -ENOTSUP;	/* opened on an fd: nowhere to reconnect to */
+	if (on)
+		ctx->options |= option;
+	else
+		ctx->options &= ~option;
+	return 0;
 }
 
 void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size)
@@ -163,16 +221,6 @@ fail:
 	return NULL;
 }
 
-/* Drops the connection: kmigd sees EOF; later calls return @err. */
-static int ctx_fail(struct kmig_ctx *ctx, int err)
-{
-	if (!ctx->err) {
-		ctx->err = err;
-		shutdown(ctx->sock, SHUT_RDWR);
-	}
-	return err;
-}
-
 /*
  * The workload creates the uffd (it must: a uffd belongs to its creator's
  * mm) and kmigd does UFFDIO_API and registration.  User-mode-only needs no
@@ -183,37 +231,86 @@ static int uffd_create(void)
 	return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 }
 
-int kmig_register(struct kmig_ctx *ctx)
+/* ---- the connection ---- */
+
+/* arms the placeholder timer behind ctx->sock for the next reconnect */
+static int wait_to_retry(struct kmig_ctx *ctx)
 {
-	struct kmig_wl_hello hello;
-	unsigned int i;
-	int r;
+	struct itimerspec its = { .it_value = { .tv_sec = ctx->retry_ms / 1000,
+						.tv_nsec = (ctx->retry_ms % 1000) * 1000000l } };
+	int t;
 
-	if (!ctx)
-		return -EINVAL;
-	if (ctx->err)
-		return ctx->err;
-	if (ctx->state != KMIG_STATE_NEW)
-		return -EBUSY;
-	if (!ctx->nblocks)
-		return -EINVAL;
+	if (ctx->connected) {
+		t = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (t < 0)
+			return -errno;
+		/* the same fd number, now a timer: the caller's poll set stays valid */
+		if (dup3(t, ctx->sock, O_CLOEXEC) < 0) {
+			int e = errno;
 
-	hello = (struct kmig_wl_hello){
+			close(t);
+			return -e;
+		}
+		close(t);
+		ctx->connected = false;
+	}
+	return timerfd_settime(ctx->sock, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+/*
+ * The connection is gone.  With KMIG_OPT_REATTACH (and a workload worth
+ * registering again) wait and reconnect; otherwise the error sticks.
+ * Returns 0 (reconnect pending) or @err.
+ */
+static int ctx_lost(struct kmig_ctx *ctx, int err)
+{
+	bool again = (ctx->options & KMIG_OPT_REATTACH) && ctx->path[0] &&
+		     (ctx->state == KMIG_STATE_READY || ctx->state == KMIG_STATE_PAUSED);
+
+	if (again) {
+		ctx->retry_ms = RETRY_FIRST_MS;
+		if (!wait_to_retry(ctx))
+			return 0;
+	}
+	if (!ctx->err) {
+		ctx->err = err;
+		if (ctx->connected)
+			shutdown(ctx->sock, SHUT_RDWR);
+	}
+	return err;
+}
+
+/* Drops the connection for good: kmigd sees EOF; later calls return @err. */
+static int ctx_fail(struct kmig_ctx *ctx, int err)
+{
+	if (!ctx->err) {
+		ctx->err = err;
+		if (ctx->connected)
+			shutdown(ctx->sock, SHUT_RDWR);
+	}
+	return err;
+}
+
+/* HELLO, BLOCKs (memfd, and a fresh uffd on a source), READY, REGISTERED */
+static int handshake(struct kmig_ctx *ctx)
+{
+	struct timeval tv = { .tv_sec = REGISTER_TIMEOUT_MS / 1000 };
+	struct kmig_wl_hello hello = {
 		.version = KMIG_WL_VERSION,
 		.role = ctx->role == KMIG_ROLE_SOURCE ? KMIG_WL_ROLE_SRC : KMIG_WL_ROLE_DST,
 		.nblocks = ctx->nblocks,
 		.page_size = (uint32_t)ctx->page_size,
+		.features = (ctx->options & KMIG_OPT_REATTACH ? KMIG_WL_F_REATTACH : 0) |
+			    (ctx->options & KMIG_OPT_REROLE ? KMIG_WL_F_REROLE : 0),
+		.flags = ctx->state == KMIG_STATE_PAUSED ? KMIG_WL_HELLO_F_PAUSED : 0,
 	};
-	r = kmig_wl_send(ctx->sock, KMIG_WL_HELLO, &hello, sizeof(hello), NULL, 0);
-	if (r)
-		return ctx_fail(ctx, r);
+	struct kmig_wl_registered reg = { 0 };
+	struct kmig_wl_hdr h;
+	int r = kmig_wl_send(ctx->sock, KMIG_WL_HELLO, &hello, sizeof(hello), NULL, 0);
 
-	for (i = 0; i < ctx->nblocks; i++) {
+	for (unsigned int i = 0; !r && i < ctx->nblocks; i++) {
 		const struct kmig_block *b = &ctx->blocks[i];
-		struct kmig_wl_block msg = {
-			.size = b->size,
-			.addr = (uint64_t)(uintptr_t)b->addr,
-		};
+		struct kmig_wl_block msg = { .size = b->size, .addr = (uint64_t)(uintptr_t)b->addr };
 		int fds[KMIG_WL_MAX_FDS] = { b->memfd, -1 };
 		unsigned int nfds = 1;
 
@@ -233,27 +330,68 @@ int kmig_register(struct kmig_ctx *ctx)
 		 */
 		if (fds[1] >= 0)
 			close(fds[1]);
+	}
+	if (!r)
+		r = kmig_wl_send(ctx->sock, KMIG_WL_READY, NULL, 0, NULL, 0);
+	/*
+	 * Wait for kmigd's acceptance: once this returns, a migrate command
+	 * finds the workload.  A refusal closes the socket.
+	 */
+	if (!r) {
+		setsockopt(ctx->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		r = kmig_wl_recv(ctx->sock, &h, &reg, sizeof(reg), NULL);
+		tv.tv_sec = 0;
+		setsockopt(ctx->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if (!r && (h.type != KMIG_WL_REGISTERED || (h.len && h.len != sizeof(reg)) ||
+		   (reg.features & ~hello.features)))
+		r = -EPROTO;
+	if (!r)
+		ctx->features = h.len ? reg.features : 0;
+	return r;
+}
+
+/* the timer fired: try the agent again */
+static int reconnect(struct kmig_ctx *ctx)
+{
+	uint64_t ticks;
+	int sock, r;
+
+	if (read(ctx->sock, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return ctx_fail(ctx, -errno);
+	sock = dial(ctx->path);
+	if (sock >= 0) {
+		r = dup3(sock, ctx->sock, O_CLOEXEC) < 0 ? -errno : 0;
+		close(sock);
 		if (r)
 			return ctx_fail(ctx, r);
+		ctx->connected = true;
+		if (!handshake(ctx)) {
+			ctx->retry_ms = RETRY_FIRST_MS;
+			return 0;
+		}
+		/* a kmigd that refused us (another workload?) is tried again later */
 	}
+	ctx->retry_ms = ctx->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ctx->retry_ms * 2;
+	r = wait_to_retry(ctx);
+	return r ? ctx_fail(ctx, r) : 0;
+}
 
-	r = kmig_wl_send(ctx->sock, KMIG_WL_READY, NULL, 0, NULL, 0);
+int kmig_register(struct kmig_ctx *ctx)
+{
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->err)
+		return ctx->err;
+	if (ctx->state != KMIG_STATE_NEW)
+		return -EBUSY;
+	if (!ctx->nblocks)
+		return -EINVAL;
+	r = handshake(ctx);
 	if (r)
 		return ctx_fail(ctx, r);
-	/*
-	 * Wait for kmigd's acceptance: once kmig_register returns, a migrate
-	 * command finds this workload.  A refusal closes the socket.
-	 */
-	{
-		struct kmig_wl_hdr h;
-
-		r = kmig_wl_recv(ctx->sock, &h, NULL, 0, NULL);
-		if (!r && h.type != KMIG_WL_REGISTERED)
-			r = -EPROTO;
-		if (r)
-			return ctx_fail(ctx, r == -EPROTO && h.type != KMIG_WL_REGISTERED ?
-					-EPROTO : r);
-	}
 	ctx->state = KMIG_STATE_READY;
 	return 0;
 }
@@ -267,6 +405,18 @@ enum kmig_state kmig_state(const struct kmig_ctx *ctx)
 {
 	return ctx ? ctx->state : KMIG_STATE_NEW;
 }
+
+enum kmig_role kmig_role(const struct kmig_ctx *ctx)
+{
+	return ctx ? ctx->role : KMIG_ROLE_SOURCE;
+}
+
+int kmig_connected(const struct kmig_ctx *ctx)
+{
+	return ctx && ctx->connected && !ctx->err;
+}
+
+/* ---- kmigd's requests ---- */
 
 /* PAUSE: stop, collect the device state, send it.  0 or -errno. */
 static int src_pause(struct kmig_ctx *ctx)
@@ -322,6 +472,29 @@ static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr)
 	}
 }
 
+/* KMIG_WL_F_REROLE: the started workload offers itself as a source */
+static int become_source(struct kmig_ctx *ctx)
+{
+	int r = 0;
+
+	for (unsigned int i = 0; !r && i < ctx->nblocks; i++) {
+		struct kmig_wl_uffd u = { .block = i };
+		int fd = uffd_create();
+
+		if (fd < 0)
+			continue;	/* kmigd then tracks that block another way */
+		r = kmig_wl_send(ctx->sock, KMIG_WL_UFFD, &u, sizeof(u), &fd, 1);
+		close(fd);
+	}
+	if (!r)
+		r = kmig_wl_send(ctx->sock, KMIG_WL_SOURCE, NULL, 0, NULL, 0);
+	if (!r) {
+		ctx->role = KMIG_ROLE_SOURCE;
+		ctx->state = KMIG_STATE_READY;
+	}
+	return r;
+}
+
 static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
 {
 	int r;
@@ -334,6 +507,8 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 			return -ECANCELED;
 		ctx->state = KMIG_STATE_STARTED;
 		r = kmig_wl_send(ctx->sock, KMIG_WL_STARTED, NULL, 0, NULL, 0);
+		if (!r && (ctx->features & KMIG_WL_F_REROLE))
+			r = become_source(ctx);
 		if (!r && ctx->cb.started)
 			ctx->cb.started(ctx->opaque);
 		return r ? r : 1;
@@ -358,6 +533,8 @@ int kmig_dispatch(struct kmig_ctx *ctx)
 		return ctx->err;
 	if (ctx->state == KMIG_STATE_NEW)
 		return -EINVAL;
+	if (!ctx->connected)
+		return reconnect(ctx);
 	/* only LOAD carries a payload; malloc only reserves address space */
 	if (ctx->role == KMIG_ROLE_DEST && ctx->state == KMIG_STATE_READY) {
 		max = KMIG_WL_MAX_PAYLOAD;
@@ -366,6 +543,10 @@ int kmig_dispatch(struct kmig_ctx *ctx)
 			return -ENOMEM;
 	}
 	r = kmig_wl_recv(ctx->sock, &hdr, buf, max, NULL);
+	if (r == -ECONNRESET || r == -EPIPE) {
+		free(buf);
+		return ctx_lost(ctx, r);
+	}
 	if (!r)
 		r = ctx->role == KMIG_ROLE_SOURCE ? on_source(ctx, &hdr) : on_dest(ctx, &hdr, buf);
 	free(buf);

@@ -24,7 +24,19 @@
  * exits, never prints, and never raises SIGPIPE (it uses MSG_NOSIGNAL).
  * Errors are negative errno values (functions returning pointers return
  * NULL and set errno).
+ *
+ * The agent may go away (kmigd restarted, killed): the workload is not
+ * affected.  A context opened with kmig_open() (KMIG_OPT_REATTACH) keeps
+ * its state -- a workload paused for a switch-over stays paused, because
+ * the destination may already run it -- and registers again with the next
+ * kmigd on the same socket, retrying with back-off (100 ms doubling to
+ * 5 s).  kmig_fd() keeps its number meanwhile (it is a timer until the
+ * next attempt), so poll() on it as before and call kmig_dispatch() when
+ * it is readable; with epoll, register it again after kmig_dispatch().
  */
+
+/* the symbols a workload links against (the rest of the library is hidden) */
+#define KMIG_API __attribute__((visibility("default")))
 
 #define KMIG_RAM_NAME_MAX   64		/* block name bytes, NUL included */
 #define KMIG_RAM_MAX_BLOCKS 64		/* blocks per context */
@@ -85,12 +97,16 @@ struct kmig_callbacks {
 
 struct kmig_ctx;
 
+/* options (kmig_set_option) */
+#define KMIG_OPT_REATTACH 1u	/* register again with the next agent (kmig_open's default) */
+#define KMIG_OPT_REROLE   2u	/* destination: once started, be a source (default on) */
+
 /*
  * Connects to kmigd's workload socket @agent_sock (kmigd --workload PATH).
  * @cb is copied (NULL = no callbacks); @opaque is passed to every callback.
  * Returns the context, or NULL with errno set.
  */
-struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
+KMIG_API struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
 			   const struct kmig_callbacks *cb, void *opaque);
 
 /*
@@ -98,7 +114,7 @@ struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
  * a manager, or a socketpair in tests).  On success the context owns @sock;
  * on failure the caller still does.
  */
-struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
+KMIG_API struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 			      const struct kmig_callbacks *cb, void *opaque);
 
 /*
@@ -109,7 +125,7 @@ struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
  * blocks), EBUSY (already registered), or a memfd/mmap error.  The block
  * lives until kmig_close().
  */
-void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size);
+KMIG_API void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size);
 
 /*
  * Hands every block to kmigd: HELLO, one BLOCK each (its memfd and, on the
@@ -117,30 +133,43 @@ void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size);
  * READY.  Call once, after every kmig_ram_alloc().  0 or -errno (-EINVAL
  * without blocks, -EBUSY if already registered).
  */
-int kmig_register(struct kmig_ctx *ctx);
+KMIG_API int kmig_register(struct kmig_ctx *ctx);
+
+/*
+ * Turns an option on or off (before kmig_register).  0, -EINVAL for an
+ * unknown option, -ENOTSUP for REATTACH on a context opened on an fd.
+ */
+KMIG_API int kmig_set_option(struct kmig_ctx *ctx, unsigned int option, int on);
 
 /* The fd to poll for POLLIN; when readable, call kmig_dispatch(). */
-int kmig_fd(const struct kmig_ctx *ctx);
+KMIG_API int kmig_fd(const struct kmig_ctx *ctx);
 
 /*
  * Reads one message from kmigd (blocks until a whole one is there), runs
  * the callbacks it asks for, and replies.  Returns:
- *   0  handled, keep polling (source: paused or resumed);
+ *   0  handled, keep polling (source: paused or resumed; or the agent went
+ *      away and a new one is being tried, or was just registered with);
  *   1  the migration ended: see kmig_state() (source MIGRATED; destination
- *      STARTED or FAILED);
+ *      STARTED or FAILED, or READY as a source again with KMIG_OPT_REROLE:
+ *      the workload started and can itself be migrated on);
  *   <0 -errno: -ECONNRESET when kmigd went away, -EPROTO / -EMSGSIZE on a
  *      malformed or unexpected message, -ECANCELED when a callback failed.
  * After an error the connection is dropped, and later calls return the
  * same error.  The state is left as it was: a source that loses kmigd
  * while PAUSED is still paused, and resuming it is the caller's decision
- * (the destination may be running).
+ * (the destination may be running) -- or, with KMIG_OPT_REATTACH, the
+ * decision of the next agent's operator ('cont').
  */
-int kmig_dispatch(struct kmig_ctx *ctx);
+KMIG_API int kmig_dispatch(struct kmig_ctx *ctx);
 
 /* Where @ctx is (see enum kmig_state). */
-enum kmig_state kmig_state(const struct kmig_ctx *ctx);
+KMIG_API enum kmig_state kmig_state(const struct kmig_ctx *ctx);
+/* Its role now (a started destination becomes a source with KMIG_OPT_REROLE). */
+KMIG_API enum kmig_role kmig_role(const struct kmig_ctx *ctx);
+/* 1 while registered with an agent, 0 while it is away (or for good after an error). */
+KMIG_API int kmig_connected(const struct kmig_ctx *ctx);
 
 /* Unmaps every block and closes everything; calls no callback.  NULL is ok. */
-void kmig_close(struct kmig_ctx *ctx);
+KMIG_API void kmig_close(struct kmig_ctx *ctx);
 
 #endif

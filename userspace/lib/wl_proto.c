@@ -17,7 +17,10 @@
 #include "wl_proto.h"
 
 _Static_assert(sizeof(struct kmig_wl_hdr) == 16, "wire header is 16 bytes");
-_Static_assert(sizeof(struct kmig_wl_hello) == 16, "hello is 16 bytes");
+_Static_assert(sizeof(struct kmig_wl_hello) == 32, "hello is 32 bytes (v1: 16)");
+_Static_assert(sizeof(struct kmig_wl_registered) == 8, "registered is 8 bytes");
+_Static_assert(sizeof(struct kmig_wl_throttle) == 8, "throttle is 8 bytes");
+_Static_assert(sizeof(struct kmig_wl_uffd) == 8, "uffd is 8 bytes");
 _Static_assert(sizeof(struct kmig_wl_block) == 88, "block is 88 bytes");
 
 union kmig_wl_ctl {
@@ -213,7 +216,7 @@ int kmig_wl_recv(int sock, struct kmig_wl_hdr *hdr, void *payload, size_t max,
 		goto fail;
 	r = -EPROTO;
 	if (hdr->magic != KMIG_WL_MAGIC || hdr->reserved != 0 ||
-	    hdr->type < KMIG_WL_HELLO || hdr->type > KMIG_WL_REGISTERED ||
+	    hdr->type < KMIG_WL_HELLO || hdr->type > KMIG_WL_TYPE_MAX ||
 	    hdr->nfds > KMIG_WL_MAX_FDS)
 		goto fail;
 	if (hdr->len > KMIG_WL_MAX_PAYLOAD || hdr->len > max) {

@@ -15,6 +15,10 @@
  * in host byte order (both ends are on one host).  Each side rejects
  * a bad magic, an unknown type, or a length over KMIG_WL_MAX_PAYLOAD.
  *
+ * Version 2 adds feature bits: HELLO carries what the workload can do and
+ * REGISTERED what kmigd will use, so a version-1 workload (16-byte HELLO,
+ * empty REGISTERED) keeps working unchanged.
+ *
  * Conversation, source:      workload            kmigd
  *                            HELLO(role=SRC) ->
  *                            BLOCK + fds    ->   (once per block)
@@ -29,6 +33,17 @@
  *                                           <-   LOAD + state (memory is in place)
  *                            STARTED        ->   (after the workload resumed)
  *                                           <-   FAILED      (incoming migration failed)
+ *   with KMIG_WL_F_REROLE, after STARTED:
+ *                            UFFD + fd      ->   (once per block it could make one)
+ *                            SOURCE         ->   (now a running source: PAUSE may come)
+ *   with KMIG_WL_F_THROTTLE, a source at any time while running:
+ *                                           <-   THROTTLE(pct) (0 lifts it)
+ *
+ * A workload whose agent goes away keeps running (or stays paused, if it
+ * was paused for a switch-over: the destination may already run it) and
+ * registers again with the next agent on the same socket, saying in HELLO
+ * that it is paused (KMIG_WL_HELLO_F_PAUSED) so that agent holds it until
+ * an operator's 'cont'.
  */
 #ifndef KMIG_WL_PROTO_H
 #define KMIG_WL_PROTO_H
@@ -37,7 +52,7 @@
 #include <stdint.h>
 
 #define KMIG_WL_MAGIC       0x574d494bu	/* bytes "KIMW" on little-endian */
-#define KMIG_WL_VERSION     1u
+#define KMIG_WL_VERSION     2u		/* kmigd also accepts 1 */
 #define KMIG_WL_MAX_PAYLOAD (16u << 20)	/* device state and every message fit in this */
 #define KMIG_WL_NAME_MAX    64		/* block names, NUL included */
 #define KMIG_WL_MAX_BLOCKS  64
@@ -54,9 +69,23 @@ enum kmig_wl_type {
 	KMIG_WL_LOAD     = 8,	/* agent -> wl (dst): payload = device state; then start */
 	KMIG_WL_STARTED  = 9,	/* wl -> agent (dst): resumed on the destination */
 	KMIG_WL_FAILED   = 10,	/* agent -> wl (dst): incoming migration failed */
-	KMIG_WL_REGISTERED = 11, /* agent -> wl: accepted; a migration may start now
-				  * (the last type: kmig_wl_recv rejects any above it) */
+	KMIG_WL_REGISTERED = 11, /* agent -> wl: accepted; a migration may start now;
+				  * v2: payload = struct kmig_wl_registered */
+	KMIG_WL_THROTTLE = 12,	/* agent -> wl (KMIG_WL_F_THROTTLE): struct kmig_wl_throttle */
+	KMIG_WL_UFFD     = 13,	/* wl -> agent (KMIG_WL_F_REROLE): struct kmig_wl_uffd + uffd */
+	KMIG_WL_SOURCE   = 14,	/* wl -> agent (KMIG_WL_F_REROLE): now a running source
+				 * (the last type: kmig_wl_recv rejects any above it) */
 };
+#define KMIG_WL_TYPE_MAX KMIG_WL_SOURCE
+
+/* feature bits (HELLO: what the workload can do; REGISTERED: what kmigd uses) */
+#define KMIG_WL_F_THROTTLE  (1ull << 0)	/* slows its RAM writers on THROTTLE */
+#define KMIG_WL_F_REATTACH  (1ull << 1)	/* survives its agent and registers again */
+#define KMIG_WL_F_REROLE    (1ull << 2)	/* after STARTED on a destination, becomes a source */
+#define KMIG_WL_F_POSTCOPY  (1ull << 3)	/* reserved: can start before all RAM arrived */
+#define KMIG_WL_F_KNOWN     (KMIG_WL_F_THROTTLE | KMIG_WL_F_REATTACH | KMIG_WL_F_REROLE)
+
+#define KMIG_WL_HELLO_F_PAUSED 1u	/* registering while stopped for a switch-over */
 
 enum kmig_wl_role {
 	KMIG_WL_ROLE_SRC = 1,	/* running workload whose memory may leave */
@@ -72,12 +101,34 @@ struct kmig_wl_hdr {
 	uint32_t reserved;	/* 0 */
 };
 
-/** struct kmig_wl_hello - first message from the workload */
+/** struct kmig_wl_hello - first message from the workload (v1: the first 16 bytes) */
 struct kmig_wl_hello {
-	uint32_t version;	/* KMIG_WL_VERSION */
+	uint32_t version;	/* 1 or 2 */
 	uint32_t role;		/* enum kmig_wl_role */
 	uint32_t nblocks;	/* BLOCK messages that follow (1..KMIG_WL_MAX_BLOCKS) */
 	uint32_t page_size;	/* the workload's page size (4096) */
+	/* version 2 */
+	uint64_t features;	/* KMIG_WL_F_* it supports */
+	uint32_t flags;		/* KMIG_WL_HELLO_F_* */
+	uint32_t reserved;	/* 0 */
+};
+#define KMIG_WL_HELLO_V1_LEN 16u
+
+/** struct kmig_wl_registered - v2 REGISTERED payload */
+struct kmig_wl_registered {
+	uint64_t features;	/* the HELLO features kmigd will use */
+};
+
+/** struct kmig_wl_throttle - THROTTLE payload */
+struct kmig_wl_throttle {
+	uint32_t pct;		/* 0..99: share of each 10 ms writers must sleep; 0 = none */
+	uint32_t reserved;	/* 0 */
+};
+
+/** struct kmig_wl_uffd - UFFD payload; the fd: a fresh userfaultfd */
+struct kmig_wl_uffd {
+	uint32_t block;		/* index in BLOCK order */
+	uint32_t reserved;	/* 0 */
 };
 
 /** struct kmig_wl_block - one RAM block; fds: memfd, then uffd on the source */

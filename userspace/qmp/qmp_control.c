@@ -9,18 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kmigd.h"
+#include "agent.h"
 #include "migrate.h"
-#include "workload.h"
 #include "qapi-commands.h"
 #include "qmp_server.h"
 
 extern const char kmig_qapi_schema_json[];
 
 /* closes the descriptor kept as @name; false if there was none */
-static bool close_named(struct kmigd *d, const char *name)
+static bool close_named(struct kmig_agent *d, const char *name)
 {
-	int fd = kmigd_take_named_fd(d, name);
+	int fd = kmig_agent_take_named_fd(d, name);
 
 	if (fd < 0)
 		return false;
@@ -95,14 +94,14 @@ int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err 
 {
 	struct kmig_mig_info mi;
 
-	kmig_mig_get_info(ctx->d->mig, &mi);
+	kmig_mig_get_info(ctx->a->mig, &mi);
 	if (mi.paused)
 		ret->status = RUN_STATE_FINISH_MIGRATE;
 	else if (mi.held)
 		ret->status = RUN_STATE_PAUSED;
-	else if (!mi.dest && mi.status == KMIG_MIG_COMPLETED)
+	else if (mi.role == KMIG_MIG_ROLE_SRC && mi.status == KMIG_MIG_COMPLETED)
 		ret->status = RUN_STATE_POSTMIGRATE;
-	else if (ctx->d->incoming && mi.status != KMIG_MIG_COMPLETED)
+	else if (ctx->a->incoming && !kmig_mig_incoming_done(ctx->a->mig))
 		ret->status = RUN_STATE_INMIGRATE;
 	else
 		ret->status = RUN_STATE_RUNNING;
@@ -111,22 +110,9 @@ int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err 
 	return 0;
 }
 
-int kmigd_take_named_fd(struct kmigd *d, const char *name)
-{
-	for (int i = 0; i < KMIGD_MAX_NAMED_FDS; i++) {
-		if (d->named_fds[i].fd >= 0 && !strcmp(d->named_fds[i].name, name)) {
-			int fd = d->named_fds[i].fd;
-
-			d->named_fds[i].fd = -1;
-			return fd;
-		}
-	}
-	return -1;
-}
-
 int qmp_getfd(struct kmig_qmp_ctx *ctx, const q_obj_getfd_arg *args, struct kmig_err *err)
 {
-	struct kmigd *d = ctx->d;
+	struct kmig_agent *d = ctx->a;
 	int fd, slot = -1;
 
 	if (args->fdname[0] >= '0' && args->fdname[0] <= '9') {
@@ -144,13 +130,13 @@ int qmp_getfd(struct kmig_qmp_ctx *ctx, const q_obj_getfd_arg *args, struct kmig
 		return -1;
 	}
 	close_named(d, args->fdname);
-	for (int i = 0; i < KMIGD_MAX_NAMED_FDS && slot < 0; i++)
+	for (int i = 0; i < KMIG_AGENT_MAX_NAMED_FDS && slot < 0; i++)
 		if (d->named_fds[i].fd < 0)
 			slot = i;
 	if (slot < 0) {
 		close(fd);
 		kmig_err_generic(err, "Too many descriptors kept (%d); closefd some first",
-				 KMIGD_MAX_NAMED_FDS);
+				 KMIG_AGENT_MAX_NAMED_FDS);
 		return -1;
 	}
 	snprintf(d->named_fds[slot].name, sizeof(d->named_fds[slot].name), "%s", args->fdname);
@@ -160,7 +146,7 @@ int qmp_getfd(struct kmig_qmp_ctx *ctx, const q_obj_getfd_arg *args, struct kmig
 
 int qmp_closefd(struct kmig_qmp_ctx *ctx, const q_obj_closefd_arg *args, struct kmig_err *err)
 {
-	if (!close_named(ctx->d, args->fdname)) {
+	if (!close_named(ctx->a, args->fdname)) {
 		kmig_err_generic(err, "File descriptor named '%s' not found", args->fdname);
 		return -1;
 	}
@@ -169,10 +155,10 @@ int qmp_closefd(struct kmig_qmp_ctx *ctx, const q_obj_closefd_arg *args, struct 
 
 int qmp_cont(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
-	if (!kmig_mig_release_held(ctx->d->mig))
-		return 0;
-	if (!ctx->d->wl || kmig_workload_resume(ctx->d->wl)) {
-		kmig_err_generic(err, "the workload could not be resumed (it has gone away)");
+	char why[512];
+
+	if (kmig_mig_cont(ctx->a->mig, why, sizeof(why)) < 0) {
+		kmig_err_generic(err, "%s", why);
 		return -1;
 	}
 	return 0;

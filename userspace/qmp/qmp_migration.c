@@ -5,17 +5,19 @@
  * COLO controls), plus clear refusals for the commands that only make sense
  * for a QEMU virtual machine (xen-*, client_migrate_info).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "kmigd.h"
+#include "agent.h"
 #include "migrate.h"
+#include "xport.h"
 #include "qapi-commands.h"
 #include "qmp_server.h"
 
 /* the engine's states by their QAPI names (also used for events) */
-MigrationStatus kmigd_status_qapi(enum kmig_mig_status st)
+MigrationStatus kmig_agent_status_qapi(enum kmig_mig_status st)
 {
 	static const MigrationStatus map[] = {
 		[KMIG_MIG_NONE] = MIGRATION_STATUS_NONE,
@@ -76,6 +78,7 @@ static void fill_ram(const struct kmig_mig_info *mi, MigrationInfo *ret)
 	r->pages_per_second = s->pages_per_second;
 	r->precopy_bytes = s->precopy_bytes;
 	r->downtime_bytes = s->downtime_bytes;
+	r->multifd_bytes = s->multifd_bytes;
 }
 
 static int set_str(bool *has, char **dst, const char *src, struct kmig_err *err)
@@ -91,12 +94,12 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 {
 	struct kmig_mig_info mi;
 
-	kmig_mig_get_info(ctx->d->mig, &mi);
-	if (mi.dest) {
+	kmig_mig_get_info(ctx->a->mig, &mi);
+	if (mi.role == KMIG_MIG_ROLE_DST) {
 		/* QEMU's destination: listening shows only the address, no status */
 		if (mi.status != KMIG_MIG_SETUP && mi.status != KMIG_MIG_NONE) {
 			ret->has_status = true;
-			ret->status = kmigd_status_qapi(mi.status);
+			ret->status = kmig_agent_status_qapi(mi.status);
 		}
 		if (mi.status == KMIG_MIG_FAILED &&
 		    set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err))
@@ -107,7 +110,7 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 	if (mi.status == KMIG_MIG_NONE)
 		return 0;	/* {} before any migration, as QEMU */
 	ret->has_status = true;
-	ret->status = kmigd_status_qapi(mi.status);
+	ret->status = kmig_agent_status_qapi(mi.status);
 	switch (mi.status) {
 	case KMIG_MIG_FAILED:
 		return set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err);
@@ -138,17 +141,18 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 /*
  * Capabilities kmig accepts (QEMU clients set them) but does not implement
  * yet: a migration with one of them on is refused, rather than run without
- * the feature the user asked for.  The rest are implemented (events), always
- * true (return-path on sockets), or only about block devices kmig has none of.
+ * the feature the user asked for.  The rest are implemented (events,
+ * multifd), always true (return-path on sockets), or only about block
+ * devices kmig has none of.
  */
-static int check_caps(struct kmigd *d, struct kmig_err *err)
+static int check_caps(struct kmig_agent *d, struct kmig_err *err)
 {
 	static const MigrationCapability missing[] = {
 		MIGRATION_CAPABILITY_XBZRLE, MIGRATION_CAPABILITY_RDMA_PIN_ALL,
 		MIGRATION_CAPABILITY_AUTO_CONVERGE, MIGRATION_CAPABILITY_COMPRESS,
 		MIGRATION_CAPABILITY_POSTCOPY_RAM, MIGRATION_CAPABILITY_X_COLO,
 		MIGRATION_CAPABILITY_RELEASE_RAM, MIGRATION_CAPABILITY_BLOCK,
-		MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER, MIGRATION_CAPABILITY_MULTIFD,
+		MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER,
 		MIGRATION_CAPABILITY_POSTCOPY_BLOCKTIME, MIGRATION_CAPABILITY_X_IGNORE_SHARED,
 		MIGRATION_CAPABILITY_VALIDATE_UUID, MIGRATION_CAPABILITY_BACKGROUND_SNAPSHOT,
 		MIGRATION_CAPABILITY_ZERO_COPY_SEND, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT,
@@ -169,7 +173,7 @@ static int resolve_fd(struct kmig_qmp_ctx *ctx, struct kmig_uri *uri, struct kmi
 {
 	if (uri->kind != KMIG_URI_FD)
 		return 0;
-	uri->fd = kmigd_take_named_fd(ctx->d, uri->path);
+	uri->fd = kmig_agent_take_named_fd(ctx->a, uri->path);
 	if (uri->fd < 0) {
 		kmig_err_generic(err, "File descriptor named '%s' has not been found", uri->path);
 		return -1;
@@ -177,57 +181,101 @@ static int resolve_fd(struct kmig_qmp_ctx *ctx, struct kmig_uri *uri, struct kmi
 	return 0;
 }
 
+/* the URI of a migrate / migrate-incoming, parsed; -1 with @err set */
+static int parse_uri(struct kmig_qmp_ctx *ctx, const char *text, struct kmig_uri *uri,
+		     bool *bad_scheme, struct kmig_err *err)
+{
+	char why[512];
+
+	if (kmig_uri_parse(text, uri, bad_scheme, why, sizeof(why)) < 0) {
+		kmig_err_generic(err, "%s", why);
+		return -1;
+	}
+	return resolve_fd(ctx, uri, err);
+}
+
+/* what the capabilities and parameters ask of this migration */
+static void config_of(struct kmig_agent *a, const struct kmig_uri *uri, struct kmig_mig_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->uri = *uri;
+	c->channels = a->caps[MIGRATION_CAPABILITY_MULTIFD] ? a->params.multifd_channels : 0;
+	snprintf(c->tracker, sizeof(c->tracker), "%s",
+		 a->params.x_kmig_tracker ? a->params.x_kmig_tracker : "auto");
+}
+
 int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct kmig_err *err)
 {
+	struct kmig_mig_config cfg;
 	struct kmig_uri uri;
+	char why[512];
 	bool bad_scheme;
 
 	if (args->has_resume && args->resume) {
 		kmig_err_generic(err, "Cannot resume if there is no paused migration");
 		return -1;
 	}
-	if (kmig_mig_in_progress(ctx->d->mig)) {
+	/* a destination, or one that still waits for its source, sends nothing */
+	if (ctx->a->incoming && !kmig_mig_incoming_done(ctx->a->mig)) {
+		kmig_err_generic(err, "Guest is waiting for an incoming migration");
+		return -1;
+	}
+	if (kmig_mig_in_progress(ctx->a->mig)) {
 		kmig_err_generic(err, "There's a migration process in progress");
 		return -1;
 	}
-	if (check_caps(ctx->d, err))
+	if (check_caps(ctx->a, err))
 		return -1;
 	if ((args->has_blk && args->blk) || (args->has_inc && args->inc)) {
 		kmig_err_generic(err, "kmig migrates memory only: block migration (blk/inc) "
 				 "is not supported");
 		return -1;
 	}
-	if (kmig_uri_parse(args->uri, &uri, &bad_scheme, err) < 0) {
+	if (parse_uri(ctx, args->uri, &uri, &bad_scheme, err) < 0) {
 		/* QEMU leaves no error-desc for an unknown scheme, but does for the rest */
-		kmig_mig_fail_early(ctx->d->mig, bad_scheme ? NULL : err->desc);
+		kmig_mig_fail_early(ctx->a->mig, bad_scheme ? NULL : err->desc);
 		return -1;
 	}
-	if (resolve_fd(ctx, &uri, err)) {
-		kmig_mig_fail_early(ctx->d->mig, err->desc);
+	config_of(ctx->a, &uri, &cfg);
+	if (cfg.channels && !(uri.ops->caps & KMIG_CHAN_F_MULTI)) {
+		if (uri.fd >= 0)
+			close(uri.fd);
+		kmig_err_generic(err, "multifd is not supported by current protocol");
+		kmig_mig_fail_early(ctx->a->mig, err->desc);
 		return -1;
 	}
-	return kmig_mig_start(ctx->d->mig, &uri, err) < 0 ? -1 : 0;
+	if (kmig_mig_start(ctx->a->mig, &cfg, why, sizeof(why)) < 0) {
+		if (uri.fd >= 0)
+			close(uri.fd);
+		kmig_err_generic(err, "%s", why);
+		return -1;
+	}
+	return 0;
 }
 
 int qmp_migrate_incoming(struct kmig_qmp_ctx *ctx, const q_obj_migrate_incoming_arg *args,
 			 struct kmig_err *err)
 {
+	struct kmig_mig_config cfg;
 	struct kmig_uri uri;
+	char why[512];
 	bool bad_scheme;
 
-	if (!ctx->d->incoming) {
+	if (!ctx->a->incoming) {
 		kmig_err_generic(err, "'-incoming' was not specified on the command line");
 		return -1;
 	}
-	if (kmig_mig_incoming_started(ctx->d->mig)) {
+	if (kmig_mig_incoming_pending(ctx->a->mig) || kmig_mig_incoming_done(ctx->a->mig)) {
 		kmig_err_generic(err, "The incoming migration has already been started");
 		return -1;
 	}
-	if (kmig_uri_parse(args->uri, &uri, &bad_scheme, err) < 0 || resolve_fd(ctx, &uri, err))
+	if (parse_uri(ctx, args->uri, &uri, &bad_scheme, err) < 0)
 		return -1;
-	if (kmig_mig_incoming(ctx->d->mig, &uri, err) < 0) {
+	config_of(ctx->a, &uri, &cfg);
+	if (kmig_mig_incoming(ctx->a->mig, &cfg, why, sizeof(why)) < 0) {
 		if (uri.fd >= 0)
 			close(uri.fd);
+		kmig_err_generic(err, "%s", why);
 		return -1;
 	}
 	return 0;
@@ -235,7 +283,7 @@ int qmp_migrate_incoming(struct kmig_qmp_ctx *ctx, const q_obj_migrate_incoming_
 
 int qmp_migrate_cancel(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
-	kmig_mig_cancel(ctx->d->mig);
+	kmig_mig_cancel(ctx->a->mig);
 	return 0;
 }
 
@@ -244,21 +292,21 @@ int qmp_migrate_continue(struct kmig_qmp_ctx *ctx, const q_obj_migrate_continue_
 {
 	struct kmig_mig_info mi;
 
-	kmig_mig_get_info(ctx->d->mig, &mi);
+	kmig_mig_get_info(ctx->a->mig, &mi);
 	/* kmig never stops in pre-switchover yet, so this is always a state mismatch */
 	kmig_err_generic(err, "Migration not in expected state: %s",
-			 MigrationStatus_str[kmigd_status_qapi(mi.status)]);
+			 MigrationStatus_str[kmig_agent_status_qapi(mi.status)]);
 	return -1;
 }
 
 int qmp_migrate_start_postcopy(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
-	if (!ctx->d->caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
+	if (!ctx->a->caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
 		kmig_err_generic(err, "Enable postcopy with migrate_set_capability before the "
 				 "start of migration");
 		return -1;
 	}
-	if (!kmig_mig_in_progress(ctx->d->mig)) {
+	if (!kmig_mig_in_progress(ctx->a->mig)) {
 		kmig_err_generic(err, "Postcopy must be started after migration has been started");
 		return -1;
 	}

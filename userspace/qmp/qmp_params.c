@@ -8,13 +8,15 @@
  * Set is all-or-nothing, as in QEMU: the request is applied to a copy, the
  * copy is checked, and only a copy that passes replaces the live values.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmigd.h"
+#include "agent.h"
 #include "migrate.h"
 #include "qapi-commands.h"
 #include "qmp_server.h"
+#include "tracker.h"
 
 /* every parameter that is a plain scalar (strings and lists are handled apart) */
 #define SCALAR_PARAMS(X)							\
@@ -30,7 +32,7 @@
 #define KMIG_MAX_DOWNTIME_MS 2000000ull	/* QEMU's (2000 * 1000) ms */
 #define KMIG_PAGE_SIZE 4096ull
 
-void kmigd_params_init(MigrationParameters *p)
+void kmig_agent_params_init(MigrationParameters *p)
 {
 	memset(p, 0, sizeof(*p));
 #define HAS(f) p->has_##f = true;
@@ -60,9 +62,11 @@ void kmigd_params_init(MigrationParameters *p)
 	p->tls_creds = strdup("");
 	p->tls_hostname = strdup("");
 	p->tls_authz = strdup("");
+	p->has_x_kmig_tracker = true;
+	p->x_kmig_tracker = strdup("auto");
 }
 
-void kmigd_params_push(struct kmigd *d)
+void kmig_agent_params_push(struct kmig_agent *d)
 {
 	struct kmig_tuning t = {
 		.max_bandwidth = d->params.max_bandwidth,
@@ -120,6 +124,16 @@ static bool params_check(const MigrationParameters *p, struct kmig_err *err)
 		return range_err(err, "announce_rounds", "a value between 0 and 1000");
 	if (p->announce_step < 1 || p->announce_step > 10000)
 		return range_err(err, "announce_step", "a value between 0 and 10000");
+	if (p->x_kmig_tracker && strcmp(p->x_kmig_tracker, "auto") &&
+	    !kmig_tracker_find(p->x_kmig_tracker)) {
+		char names[256];
+		size_t o = 0;
+
+		for (size_t i = 0; kmig_trackers[i] && o < sizeof(names); i++)
+			o += snprintf(names + o, sizeof(names) - o, ", '%s'", kmig_trackers[i]->name);
+		kmig_err_generic(err, "Parameter 'x-kmig-tracker' expects 'auto'%s", names);
+		return false;
+	}
 	return true;
 }
 
@@ -152,11 +166,19 @@ int qmp_migrate_set_parameters(struct kmig_qmp_ctx *ctx, const MigrateSetParamet
 {
 	MigrationParameters next;
 
-	if (!params_copy(&ctx->d->params, &next, err))
+	if (!params_copy(&ctx->a->params, &next, err))
 		goto fail;
 #define APPLY(f) if (args->has_##f) next.f = args->f;
 	SCALAR_PARAMS(APPLY)
 #undef APPLY
+	if (args->has_x_kmig_tracker) {
+		char *t = strdup(args->x_kmig_tracker);
+
+		if (!t)
+			goto fail;
+		free(next.x_kmig_tracker);
+		next.x_kmig_tracker = t;
+	}
 	if ((args->has_tls_creds && set_str(&next.tls_creds, &args->tls_creds, err) < 0) ||
 	    (args->has_tls_hostname && set_str(&next.tls_hostname, &args->tls_hostname, err) < 0) ||
 	    (args->has_tls_authz && set_str(&next.tls_authz, &args->tls_authz, err) < 0))
@@ -176,9 +198,9 @@ int qmp_migrate_set_parameters(struct kmig_qmp_ctx *ctx, const MigrateSetParamet
 	}
 	if (!params_check(&next, err))
 		goto fail;
-	qapi_clear_MigrationParameters(&ctx->d->params);
-	ctx->d->params = next;
-	kmigd_params_push(ctx->d);	/* max-bandwidth etc. take effect at once */
+	qapi_clear_MigrationParameters(&ctx->a->params);
+	ctx->a->params = next;
+	kmig_agent_params_push(ctx->a);	/* max-bandwidth etc. take effect at once */
 	return 0;
 fail:
 	qapi_clear_MigrationParameters(&next);
@@ -188,7 +210,7 @@ fail:
 int qmp_query_migrate_parameters(struct kmig_qmp_ctx *ctx, MigrationParameters *ret,
 				 struct kmig_err *err)
 {
-	return params_copy(&ctx->d->params, ret, err) ? 0 : -1;
+	return params_copy(&ctx->a->params, ret, err) ? 0 : -1;
 }
 
 int qmp_migrate_set_downtime(struct kmig_qmp_ctx *ctx, const q_obj_migrate_set_downtime_arg *args,
@@ -238,7 +260,7 @@ int qmp_migrate_set_cache_size(struct kmig_qmp_ctx *ctx,
 
 int qmp_query_migrate_cache_size(struct kmig_qmp_ctx *ctx, int64_t *ret, struct kmig_err *err)
 {
-	*ret = (int64_t)ctx->d->params.xbzrle_cache_size;
+	*ret = (int64_t)ctx->a->params.xbzrle_cache_size;
 	return 0;
 }
 
@@ -291,16 +313,16 @@ int qmp_migrate_set_capabilities(struct kmig_qmp_ctx *ctx,
 {
 	bool next[MIGRATION_CAPABILITY__MAX];
 
-	if (kmig_mig_in_progress(ctx->d->mig)) {
+	if (kmig_mig_in_progress(ctx->a->mig)) {
 		kmig_err_generic(err, "There's a migration process in progress");
 		return -1;
 	}
-	memcpy(next, ctx->d->caps, sizeof(next));
+	memcpy(next, ctx->a->caps, sizeof(next));
 	for (size_t i = 0; i < args->capabilities.n; i++)
 		next[args->capabilities.v[i].capability] = args->capabilities.v[i].state;
-	if (!caps_check(next, &ctx->d->params, err))
+	if (!caps_check(next, &ctx->a->params, err))
 		return -1;
-	memcpy(ctx->d->caps, next, sizeof(next));
+	memcpy(ctx->a->caps, next, sizeof(next));
 	return 0;
 }
 
@@ -313,7 +335,7 @@ int qmp_query_migrate_capabilities(struct kmig_qmp_ctx *ctx, MigrationCapability
 	ret->n = MIGRATION_CAPABILITY__MAX;
 	for (int i = 0; i < MIGRATION_CAPABILITY__MAX; i++) {
 		ret->v[i].capability = i;
-		ret->v[i].state = ctx->d->caps[i];
+		ret->v[i].state = ctx->a->caps[i];
 	}
 	return 0;
 }

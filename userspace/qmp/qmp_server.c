@@ -57,7 +57,8 @@ struct kmig_qmp_client {
 
 struct kmig_qmp_server {
 	struct kmig_loop *loop;
-	struct kmigd *d;
+	struct kmig_agent *a;
+	const struct kmig_qmp_command *commands;
 	struct kmig_event_sink sink;
 	int lfd[KMIG_QMP_MAX_LISTEN];
 	char *unix_path[KMIG_QMP_MAX_LISTEN];
@@ -178,9 +179,10 @@ static void reply_error(struct kmig_qmp_client *c, struct json_object *id, bool 
 	json_object_put(r);
 }
 
-static const struct kmig_qmp_command *find_command(const char *name)
+static const struct kmig_qmp_command *find_command(const struct kmig_qmp_server *srv,
+						       const char *name)
 {
-	for (const struct kmig_qmp_command *cmd = kmig_qmp_commands; cmd->name; cmd++)
+	for (const struct kmig_qmp_command *cmd = srv->commands; cmd->name; cmd++)
 		if (!strcmp(cmd->name, name))
 			return cmd;
 	return NULL;
@@ -218,7 +220,7 @@ static void dispatch(struct kmig_qmp_client *c, struct json_object *req)
 {
 	struct kmig_err err = { 0 };
 	struct json_object *id = NULL, *args = NULL, *ret = NULL;
-	struct kmig_qmp_ctx ctx = { .d = c->srv->d, .client = c };
+	struct kmig_qmp_ctx ctx = { .a = c->srv->a, .client = c };
 	const struct kmig_qmp_command *cmd;
 	const char *name;
 	bool has_id = false;
@@ -234,7 +236,7 @@ static void dispatch(struct kmig_qmp_client *c, struct json_object *req)
 		reply_error(c, id, has_id, &err);
 		return;
 	}
-	cmd = find_command(name);
+	cmd = find_command(c->srv, name);
 	if (!c->negotiated && (!cmd || strcmp(name, "qmp_capabilities"))) {
 		kmig_err_set(&err, KMIG_ERR_COMMAND_NOT_FOUND,
 			     "Expecting capabilities negotiation with 'qmp_capabilities'");
@@ -327,26 +329,19 @@ static void on_client(struct kmig_loop *l, int fd, unsigned int ev, void *opaque
 		client_close(c);
 }
 
-static void on_accept(struct kmig_loop *l, int lfd, unsigned int ev, void *opaque)
+int kmig_qmp_server_add_client(struct kmig_qmp_server *srv, int fd)
 {
-	struct kmig_qmp_server *srv = opaque;
-	struct kmig_qmp_client *c;
-	int fd;
+	struct kmig_qmp_client *c = calloc(1, sizeof(*c));
 
-	(void)ev;
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	c = calloc(1, sizeof(*c));
 	if (c)
 		c->in = kmig_json_stream_new();
-	if (!c || !c->in || kmig_loop_add(l, fd, KMIG_EV_READ, on_client, c) < 0) {
+	if (!c || !c->in || kmig_loop_add(srv->loop, fd, KMIG_EV_READ, on_client, c) < 0) {
 		kmig_log(KMIG_LOG_WARN, "qmp", "cannot accept client: out of resources");
 		if (c)
 			kmig_json_stream_free(c->in);
 		free(c);
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->fd = fd;
 	c->srv = srv;
@@ -355,16 +350,35 @@ static void on_accept(struct kmig_loop *l, int lfd, unsigned int ev, void *opaqu
 	client_send_text(c, greeting, strlen(greeting));
 	if (c->dead)
 		client_close(c);
+	return 0;
 }
 
-struct kmig_qmp_server *kmig_qmp_server_new(struct kmig_loop *loop, struct kmigd *d)
+void kmig_qmp_server_set_commands(struct kmig_qmp_server *srv,
+				  const struct kmig_qmp_command *table)
+{
+	srv->commands = table;
+}
+
+static void on_accept(struct kmig_loop *l, int lfd, unsigned int ev, void *opaque)
+{
+	int fd;
+
+	(void)ev;
+	(void)l;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0)
+		kmig_qmp_server_add_client(opaque, fd);
+}
+
+struct kmig_qmp_server *kmig_qmp_server_new(struct kmig_loop *loop, struct kmig_agent *a)
 {
 	struct kmig_qmp_server *srv = calloc(1, sizeof(*srv));
 
 	if (!srv)
 		return NULL;
 	srv->loop = loop;
-	srv->d = d;
+	srv->a = a;
+	srv->commands = kmig_qmp_commands;
 	srv->sink.srv = srv;
 	return srv;
 }

@@ -12,22 +12,28 @@
 #include <stdbool.h>
 
 struct kmig_loop;
-struct kmigd;
+struct kmig_agent;
 struct kmig_qmp_server;
 struct kmig_qmp_client;
 struct kmig_event_sink;
+struct kmig_qmp_command;
 
 /**
  * struct kmig_qmp_ctx - what a QMP command handler gets to work with
- * @d:      the daemon (parameters, capabilities, migration state)
+ * @a:      the agent (parameters, capabilities, migration state)
  * @client: the client that sent the command
  */
 struct kmig_qmp_ctx {
-	struct kmigd *d;
+	struct kmig_agent *a;
 	struct kmig_qmp_client *client;
 };
 
-struct kmig_qmp_server *kmig_qmp_server_new(struct kmig_loop *loop, struct kmigd *d);
+struct kmig_qmp_server *kmig_qmp_server_new(struct kmig_loop *loop, struct kmig_agent *a);
+/* commands are looked up in @table (the generated kmig_qmp_commands by default) */
+void kmig_qmp_server_set_commands(struct kmig_qmp_server *srv,
+				  const struct kmig_qmp_command *table);
+/* serves @fd (a connected stream socket) as a client; 0 or -errno (fd closed) */
+int kmig_qmp_server_add_client(struct kmig_qmp_server *srv, int fd);
 void kmig_qmp_server_free(struct kmig_qmp_server *srv);
 /* listen on a unix socket (mode 0600) or on "host:port"; 0 or -errno, logged */
 int kmig_qmp_listen_unix(struct kmig_qmp_server *srv, const char *path);

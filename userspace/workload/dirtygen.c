@@ -432,6 +432,13 @@ static int run(struct dg *d, int sfd)
 		case KMIG_STATE_MIGRATED:
 			fprintf(stderr, "dirtygen: migrated, exiting\n");
 			return DG_EXIT_OK;
+		case KMIG_STATE_READY:
+			/* started here, and a source now: it can be migrated on */
+			fprintf(stderr, "dirtygen: started (hop %" PRIu64 "), now a source\n", d->hops);
+			if (d->verify_bad)
+				return DG_EXIT_VERIFY;
+			d->role = KMIG_ROLE_SOURCE;
+			continue;
 		case KMIG_STATE_STARTED:
 			fprintf(stderr, "dirtygen: started (hop %" PRIu64 ")\n", d->hops);
 			if (d->verify_bad)

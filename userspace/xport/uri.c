@@ -9,8 +9,21 @@
 #include <string.h>
 
 #include "uri.h"
+#include "xport.h"
 
-static int parse_inet(const char *a, struct kmig_uri *u, struct kmig_err *err)
+static const struct {
+	const char *prefix;
+	enum kmig_uri_kind kind;
+	const struct kmig_chan_ops *ops;
+} schemes[] = {
+	{ "tcp:", KMIG_URI_TCP, &kmig_chan_tcp_ops },
+	{ "unix:", KMIG_URI_UNIX, &kmig_chan_unix_ops },
+	{ "exec:", KMIG_URI_EXEC, &kmig_chan_exec_ops },
+	{ "fd:", KMIG_URI_FD, &kmig_chan_fd_ops },
+	{ "file:", KMIG_URI_FILE, &kmig_chan_file_ops },
+};
+
+static int parse_inet(const char *a, struct kmig_uri *u, char *err, size_t n)
 {
 	const char *colon, *hend, *opts = strchr(a, ',');
 	size_t alen = opts ? (size_t)(opts - a) : strlen(a);
@@ -39,35 +52,28 @@ static int parse_inet(const char *a, struct kmig_uri *u, struct kmig_err *err)
 	snprintf(u->port, sizeof(u->port), "%s", colon + 1);
 	return 0;
 bad:
-	kmig_err_generic(err, "error parsing address '%.*s'", (int)alen, a);
+	snprintf(err, n, "error parsing address '%.*s'", (int)alen, a);
 	return -EINVAL;
 }
 
-int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, struct kmig_err *err)
+int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, char *err, size_t n)
 {
-	static const struct {
-		const char *prefix;
-		enum kmig_uri_kind kind;
-	} schemes[] = {
-		{ "tcp:", KMIG_URI_TCP }, { "unix:", KMIG_URI_UNIX }, { "exec:", KMIG_URI_EXEC },
-		{ "fd:", KMIG_URI_FD }, { "file:", KMIG_URI_FILE },
-	};
-
 	memset(u, 0, sizeof(*u));
 	u->fd = -1;
 	*bad_scheme = false;
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-		size_t n = strlen(schemes[i].prefix);
-		const char *rest = s + n;
+		size_t len = strlen(schemes[i].prefix);
+		const char *rest = s + len;
 
-		if (strncmp(s, schemes[i].prefix, n))
+		if (strncmp(s, schemes[i].prefix, len))
 			continue;
 		u->kind = schemes[i].kind;
+		u->ops = schemes[i].ops;
 		if (u->kind == KMIG_URI_TCP)
-			return parse_inet(rest, u, err);
+			return parse_inet(rest, u, err, n);
 		if (!*rest || strlen(rest) >= sizeof(u->path)) {
-			kmig_err_generic(err, "Parameter 'uri' expects a non-empty %.*s path of "
-					 "at most %zu bytes", (int)(n - 1), s, sizeof(u->path) - 1);
+			snprintf(err, n, "Parameter 'uri' expects a non-empty %.*s path of at most "
+				 "%zu bytes", (int)(len - 1), s, sizeof(u->path) - 1);
 			return -EINVAL;
 		}
 		snprintf(u->path, sizeof(u->path), "%s", rest);
@@ -75,9 +81,14 @@ int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, struct k
 	}
 	*bad_scheme = true;
 	if (!strncmp(s, "rdma:", 5))
-		kmig_err_generic(err, "RDMA migration is not supported by kmig "
-				 "(use tcp:, unix: or the DPDK transport)");
+		snprintf(err, n, "RDMA migration is not supported by kmig "
+			 "(use tcp:, unix: or the DPDK transport)");
 	else
-		kmig_err_generic(err, "Parameter 'uri' expects a valid migration protocol");
+		snprintf(err, n, "Parameter 'uri' expects a valid migration protocol");
 	return -EINVAL;
+}
+
+const char *kmig_uri_scheme(const struct kmig_uri *u)
+{
+	return u->ops ? u->ops->scheme : "";
 }

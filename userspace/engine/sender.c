@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * sender.c: encodes runs of pages into records and sends them (see
+ * sender.h).  Per page it decides zero or not (a hole is zero without
+ * being read), records the page's hash for the end-of-stream checksum, and
+ * hands runs of non-zero pages to the channel's codec.  Batches go out
+ * when a MiB of payload has gathered, rate-limited, and count as
+ * transferred once the channel took them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "log.h"
+#include "pagehash.h"
+#include "ratelimit.h"
+#include "sender.h"
+#include "src.h"
+
+#define BATCH_RECS  (KMIG_WIRE_MAX_RUN + 8)	/* a codec may add n + 1 per call */
+#define BATCH_BYTES (1u << 20)			/* flush at this much payload */
+#define QUEUE_LEN   64				/* runs waiting per data channel */
+
+struct kmig_batch {
+	uint16_t chan;
+	unsigned int n;
+	struct kmig_wire_rec rec[BATCH_RECS];
+	struct kmig_tx tx[BATCH_RECS];
+	uint8_t *buf[BATCH_RECS];	/* scratch payload of slot i (codecs) */
+	size_t cap[BATCH_RECS];
+	uint64_t bytes, normal, zero;
+};
+
+enum work_kind { W_RUN, W_SYNC };
+
+struct work {
+	enum work_kind kind;
+	uint32_t blk;
+	uint32_t n;
+	uint64_t first;		/* W_RUN: first page; W_SYNC: the sync number */
+	bool last;
+};
+
+/** struct chan_tx - one channel's sending side */
+struct chan_tx {
+	struct kmig_sender *snd;
+	struct kmig_chan *c;
+	bool data;
+	struct kmig_batch b;
+	const struct kmig_codec_ops *codec;
+	void *cpriv;
+	struct kmig_ratelimit rl;
+	pthread_t thr;
+	bool thr_live;
+	struct work q[QUEUE_LEN];
+	unsigned int qh, qn;
+	bool working;
+};
+
+struct kmig_sender {
+	struct kmig_src *s;
+	unsigned int nct;		/* ct[0] main, ct[1..nct) data channels */
+	struct chan_tx *ct;
+	bool threaded;
+	unsigned int next;		/* round robin over the data channels */
+	uint64_t sync;
+	pthread_mutex_t lock;		/* queues, @stop, @failed */
+	pthread_cond_t cond;
+	bool stop;
+	int failed;
+};
+
+/* ---- batches (also the codecs' side of codec.h) ---- */
+
+struct kmig_wire_rec *kmig_batch_add(struct kmig_batch *b, uint8_t enc, const void *payload,
+				     uint32_t len)
+{
+	struct kmig_wire_rec *r;
+
+	if (b->n == BATCH_RECS)
+		return NULL;
+	r = &b->rec[b->n];
+	*r = (struct kmig_wire_rec){ .type = KMIG_REC_PAGES, .enc = enc, .chan = b->chan,
+				     .len = len };
+	b->tx[b->n] = (struct kmig_tx){ .hdr = r, .payload = payload, .len = len };
+	b->n++;
+	b->bytes += sizeof(*r) + len;
+	return r;
+}
+
+uint8_t *kmig_batch_buf(struct kmig_batch *b, size_t cap)
+{
+	unsigned int i = b->n;
+
+	if (i == BATCH_RECS)
+		return NULL;
+	if (b->cap[i] < cap) {
+		uint8_t *p = realloc(b->buf[i], cap);
+
+		if (!p)
+			return NULL;
+		b->buf[i] = p;
+		b->cap[i] = cap;
+	}
+	return b->buf[i];
+}
+
+/* ---- sending ---- */
+
+static uint64_t rate_share(struct chan_tx *ct)
+{
+	struct kmig_src *s = ct->snd->s;
+	unsigned int ways = ct->snd->threaded ? ct->snd->nct - 1 : 1;
+	uint64_t rate;
+
+	if (s->downtime)
+		return 0;	/* no limit once the workload is stopped */
+	pthread_mutex_lock(&s->m->lock);
+	rate = s->m->tuning.max_bandwidth;
+	pthread_mutex_unlock(&s->m->lock);
+	return rate && rate / ways ? rate / ways : rate;
+}
+
+/* sends the batch and waits until the channel let go of it; 0 or -errno */
+static int flush(struct chan_tx *ct)
+{
+	struct kmig_src *s = ct->snd->s;
+	struct kmig_batch *b = &ct->b;
+	unsigned int done = 0;
+
+	if (!b->n)
+		return 0;
+	if (!kmig_ratelimit_wait(&ct->rl, b->bytes, rate_share(ct), &s->m->cancel))
+		return -ECANCELED;
+	while (done < b->n) {
+		long k = kmig_chan_send(ct->c, b->tx + done, b->n - done);
+
+		if (k < 0)
+			return kmig_src_fail(s, (int)k, "failed to write the migration stream: %s",
+					     strerror((int)-k));
+		done += (unsigned int)k;
+	}
+	/* a zero-copy channel may still read the batch: reuse it only when done */
+	while (kmig_chan_completed(ct->c) < ct->c->taken) {
+		if (s->m->cancel)
+			return -ECANCELED;
+		sched_yield();
+	}
+	kmig_src_account(s, b->bytes, b->normal, b->zero, ct->data);
+	b->n = 0;
+	b->bytes = b->normal = b->zero = 0;
+	return 0;
+}
+
+static int zero_rec(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
+{
+	struct kmig_wire_rec *r = kmig_batch_add(&ct->b, KMIG_ENC_ZERO, NULL, 0);
+
+	if (!r)
+		return -ENOMEM;
+	r->block = blk;
+	r->offset = first << KMIG_PAGE_SHIFT;
+	r->count = n;
+	ct->b.zero += n;
+	return 0;
+}
+
+/* encodes and batches pages [first, first + n) of block @blk */
+static int put_run(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
+{
+	struct kmig_src *s = ct->snd->s;
+	struct kmig_srcblk *sb = &s->blk[blk];
+	const uint8_t *base = sb->b->map;
+	uint64_t i = first, end = first + n;
+	int ret;
+
+	while (i < end) {
+		bool zero = kmig_src_page_zero(sb, i);
+		uint64_t j = i;
+
+		while (j < end && (j == i || kmig_src_page_zero(sb, j) == zero)) {
+			sb->hash[j] = zero ? s->zero_hash : kmig_page_hash(base + (j << KMIG_PAGE_SHIFT));
+			j++;
+		}
+		if (BATCH_RECS - ct->b.n < (j - i) + 1 && (ret = flush(ct)))
+			return ret;
+		if (zero) {
+			ret = zero_rec(ct, blk, i, (uint32_t)(j - i));
+		} else {
+			unsigned int before = ct->b.n;
+
+			ret = ct->codec->encode(ct->cpriv, &ct->b, blk, i, (uint32_t)(j - i),
+						base + (i << KMIG_PAGE_SHIFT));
+			if (!ret && ct->b.n == before)
+				ret = -EPROTO;	/* a codec must emit something */
+			for (unsigned int k = before; k < ct->b.n; k++)
+				ct->b.normal += ct->b.rec[k].count;
+		}
+		if (ret)
+			return kmig_src_fail(s, ret, "cannot encode pages: %s", strerror(-ret));
+		i = j;
+		if (ct->b.bytes >= BATCH_BYTES && (ret = flush(ct)))
+			return ret;
+		if (s->m->cancel)
+			return -ECANCELED;
+	}
+	return 0;
+}
+
+/* a data channel's SYNC: everything before it is out */
+static int put_sync(struct chan_tx *ct, uint64_t no, bool last)
+{
+	struct kmig_wire_rec r = { .type = KMIG_REC_SYNC, .chan = ct->b.chan, .offset = no,
+				   .flags = last ? KMIG_SYNC_F_LAST : 0 };
+	int ret = flush(ct);
+
+	if (!ret)
+		ret = kmig_chan_send_rec(ct->c, &r, NULL);
+	if (ret && ret != -ECANCELED)
+		return kmig_src_fail(ct->snd->s, ret, "failed to write the migration stream: %s",
+				     strerror(-ret));
+	if (!ret)
+		kmig_src_account(ct->snd->s, sizeof(r), 0, 0, true);
+	return ret;
+}
+
+/* ---- data channel threads ---- */
+
+static void *chan_main(void *arg)
+{
+	struct chan_tx *ct = arg;
+	struct kmig_sender *snd = ct->snd;
+
+	pthread_mutex_lock(&snd->lock);
+	for (;;) {
+		struct work w;
+		int ret;
+
+		while (!snd->stop && !ct->qn)
+			pthread_cond_wait(&snd->cond, &snd->lock);
+		if (snd->stop)
+			break;
+		bool skip = snd->failed != 0;	/* after a failure: only drain */
+
+		w = ct->q[ct->qh];
+		ct->qh = (ct->qh + 1) % QUEUE_LEN;
+		ct->qn--;
+		ct->working = true;
+		pthread_mutex_unlock(&snd->lock);
+		ret = skip ? 0 : w.kind == W_RUN ? put_run(ct, w.blk, w.first, w.n) :
+		      put_sync(ct, w.first, w.last);
+		pthread_mutex_lock(&snd->lock);
+		ct->working = false;
+		if (ret && !snd->failed) {
+			snd->failed = ret;
+			/* the other channels' threads may block in a send: end that */
+			for (unsigned int i = 1; i < snd->nct; i++)
+				kmig_chan_abort(snd->ct[i].c);
+		}
+		pthread_cond_broadcast(&snd->cond);
+	}
+	pthread_mutex_unlock(&snd->lock);
+	return NULL;
+}
+
+static int push(struct kmig_sender *snd, struct chan_tx *ct, struct work w)
+{
+	int ret;
+
+	pthread_mutex_lock(&snd->lock);
+	while (!snd->failed && ct->qn == QUEUE_LEN && !snd->s->m->cancel)
+		pthread_cond_wait(&snd->cond, &snd->lock);
+	ret = snd->failed ? snd->failed : snd->s->m->cancel ? -ECANCELED : 0;
+	if (!ret) {
+		ct->q[(ct->qh + ct->qn) % QUEUE_LEN] = w;
+		ct->qn++;
+		pthread_cond_broadcast(&snd->cond);
+	}
+	pthread_mutex_unlock(&snd->lock);
+	return ret;
+}
+
+/* ---- the interface ---- */
+
+int kmig_sender_pages(struct kmig_sender *snd, uint32_t blk, uint64_t first, uint32_t n)
+{
+	struct chan_tx *ct;
+
+	if (!snd->threaded)
+		return put_run(&snd->ct[0], blk, first, n);
+	ct = &snd->ct[1 + snd->next];
+	snd->next = (snd->next + 1) % (snd->nct - 1);
+	return push(snd, ct, (struct work){ .kind = W_RUN, .blk = blk, .first = first, .n = n });
+}
+
+int kmig_sender_ctrl(struct kmig_sender *snd, struct kmig_wire_rec *r, const void *payload)
+{
+	struct chan_tx *ct = &snd->ct[0];
+	int ret = flush(ct);
+
+	r->chan = 0;
+	if (!ret)
+		ret = kmig_chan_send_rec(ct->c, r, payload);
+	if (ret && ret != -ECANCELED)
+		return kmig_src_fail(snd->s, ret, "failed to write the migration stream: %s",
+				     strerror(-ret));
+	if (!ret)
+		kmig_src_account(snd->s, sizeof(*r) + r->len, 0, 0, false);
+	return ret;
+}
+
+int kmig_sender_sync(struct kmig_sender *snd, bool last)
+{
+	int ret = 0;
+
+	if (!snd->threaded)
+		return flush(&snd->ct[0]);
+	snd->sync++;
+	for (unsigned int i = 1; i < snd->nct && !ret; i++)
+		ret = push(snd, &snd->ct[i], (struct work){ .kind = W_SYNC, .first = snd->sync,
+							    .last = last });
+	pthread_mutex_lock(&snd->lock);
+	for (;;) {
+		bool busy = false;
+
+		for (unsigned int i = 1; i < snd->nct; i++)
+			busy |= snd->ct[i].qn || snd->ct[i].working;
+		if (!busy || snd->failed)
+			break;
+		pthread_cond_wait(&snd->cond, &snd->lock);
+	}
+	ret = ret ? ret : snd->failed;
+	pthread_mutex_unlock(&snd->lock);
+	return ret;
+}
+
+uint64_t kmig_sender_last_sync(const struct kmig_sender *snd)
+{
+	return snd->sync;
+}
+
+static void ct_fini(struct chan_tx *ct)
+{
+	if (ct->codec)
+		ct->codec->enc_fini(ct->cpriv);
+	for (unsigned int i = 0; i < BATCH_RECS; i++)
+		free(ct->b.buf[i]);
+}
+
+void kmig_sender_free(struct kmig_sender *snd)
+{
+	if (!snd)
+		return;
+	pthread_mutex_lock(&snd->lock);
+	snd->stop = true;
+	pthread_cond_broadcast(&snd->cond);
+	pthread_mutex_unlock(&snd->lock);
+	for (unsigned int i = 0; i < snd->nct; i++) {
+		if (snd->ct[i].thr_live)
+			pthread_join(snd->ct[i].thr, NULL);
+		ct_fini(&snd->ct[i]);
+	}
+	pthread_cond_destroy(&snd->cond);
+	pthread_mutex_destroy(&snd->lock);
+	free(snd->ct);
+	free(snd);
+}
+
+int kmig_sender_new(struct kmig_sender **out, struct kmig_src *s)
+{
+	struct kmig_sender *snd = calloc(1, sizeof(*snd));
+	int ret = 0;
+
+	*out = NULL;
+	if (snd)
+		snd->ct = calloc(s->nchans, sizeof(*snd->ct));
+	if (!snd || !snd->ct) {
+		free(snd);
+		return kmig_src_fail(s, -ENOMEM, "out of memory for the channel senders");
+	}
+	snd->s = s;
+	snd->nct = s->nchans;
+	snd->threaded = s->nchans > 1;
+	pthread_mutex_init(&snd->lock, NULL);
+	pthread_cond_init(&snd->cond, NULL);
+	for (unsigned int i = 0; i < snd->nct && !ret; i++) {
+		struct chan_tx *ct = &snd->ct[i];
+
+		ct->snd = snd;
+		ct->c = &s->chans[i];
+		ct->data = i > 0;
+		ct->b.chan = (uint16_t)ct->c->id;
+		ct->codec = &kmig_codec_raw;
+		ret = ct->codec->enc_init(&ct->cpriv);
+		if (ret) {
+			ct->codec = NULL;
+			kmig_src_fail(s, ret, "cannot set up the %s codec: %s", kmig_codec_raw.name,
+				      strerror(-ret));
+			break;
+		}
+		if (snd->threaded && i > 0) {
+			ret = -pthread_create(&ct->thr, NULL, chan_main, ct);
+			if (ret)
+				kmig_src_fail(s, ret, "cannot start a channel thread: %s",
+					      strerror(-ret));
+			ct->thr_live = !ret;
+		}
+	}
+	if (ret) {
+		kmig_sender_free(snd);
+		return ret;
+	}
+	*out = snd;
+	return 0;
+}

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * src.c: the source side of a migration, start to end.  Connects the main
+ * channel (and the data channels with multifd), arms the dirty trackers,
+ * sends every page, then keeps sending what the workload dirtied until the
+ * policy says the rest fits the downtime limit; then stops the workload,
+ * sends the last pages, its device state and per-block checksums, and
+ * hands over.  Any failure or cancel before the hand-over resumes the
+ * workload on the source, its memory untouched (the source only reads it).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "pagehash.h"
+#include "policy.h"
+#include "sender.h"
+#include "src.h"
+
+#define PAUSE_TIMEOUT_MS   10000
+#define ANSWER_TIMEOUT_MS  60000
+#define ACCEPT_TIMEOUT_MS  75000	/* the destination waits up to 60 s for its workload */
+#define ERROR_WAIT_MS      2000		/* for the destination's own words after a failed send */
+
+int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&s->m->lock);
+	if (!s->err[0] && ret != -ECANCELED) {
+		va_start(ap, fmt);
+		vsnprintf(s->err, sizeof(s->err), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&s->m->lock);
+	return ret;
+}
+
+void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint64_t zero,
+		      bool data_chan)
+{
+	struct kmig_mig_stats *st = &s->m->stats;
+	uint64_t sent = (normal + zero) * KMIG_PAGE_SIZE;
+	int64_t now = kmig_now_ns();
+
+	pthread_mutex_lock(&s->m->lock);
+	st->transferred += bytes;
+	if (s->downtime)
+		st->downtime_bytes += bytes;
+	else
+		st->precopy_bytes += bytes;
+	if (data_chan)
+		st->multifd_bytes += bytes;
+	st->normal += normal;
+	st->normal_bytes += normal * KMIG_PAGE_SIZE;
+	st->duplicate += zero;
+	/* remaining counts down as pages go, up again at each harvest */
+	st->remaining -= sent > st->remaining ? st->remaining : sent;
+	/* the pass's bandwidth so far, for a live query-migrate */
+	if (now - s->rate_shown_ns > 100000000ll && now > s->pass_t0_ns) {
+		st->mbps = (double)(st->transferred - s->pass_bytes0) * 8e3 / (double)(now - s->pass_t0_ns);
+		s->rate_shown_ns = now;
+	}
+	pthread_mutex_unlock(&s->m->lock);
+}
+
+static uint64_t transferred(struct kmig_src *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&s->m->lock);
+	v = s->m->stats.transferred;
+	pthread_mutex_unlock(&s->m->lock);
+	return v;
+}
+
+/* ---- channels ---- */
+
+/* connects channel @id to the migration URI; 0 or -errno */
+static int open_chan(struct kmig_src *s, unsigned int id)
+{
+	struct kmig_chan *c = &s->chans[id];
+	char err[512] = "";
+	int ret = kmig_chan_connect(c, &s->m->cfg.uri, &s->m->cancel, err, sizeof(err));
+
+	if (ret)
+		return ret == -ECANCELED ? ret : kmig_src_fail(s, ret, "%s", err);
+	c->id = id;
+	kmig_mig_publish_chan(s->m, c);
+	s->nchans = id + 1;
+	return 0;
+}
+
+static int send_raw(struct kmig_src *s, struct kmig_chan *c, const void *p, size_t len)
+{
+	struct kmig_tx tx = { .payload = p, .len = (uint32_t)len };
+	int ret = kmig_chan_send_all(c, &tx, 1);
+
+	if (ret)
+		return kmig_src_fail(s, ret, "failed to write the migration stream: %s",
+				     strerror(-ret));
+	kmig_src_account(s, len, 0, 0, c->id > 0);
+	return 0;
+}
+
+static int send_header(struct kmig_src *s, uint64_t session)
+{
+	struct {
+		struct kmig_wire_hdr h;
+		struct kmig_wire_block tab[KMIG_WIRE_MAX_BLOCKS];
+	} msg;
+	int ret;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.h = (struct kmig_wire_hdr){ .magic = KMIG_WIRE_MAGIC, .version = KMIG_WIRE_VERSION,
+					.page_size = KMIG_WIRE_PAGE_SIZE, .nblocks = s->nblk,
+					.nchannels = s->m->cfg.channels, .session = session,
+					.encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO };
+	for (unsigned int i = 0; i < s->nblk; i++) {
+		snprintf(msg.tab[i].name, sizeof(msg.tab[i].name), "%s", s->blk[i].b->name);
+		msg.tab[i].size = s->blk[i].b->size;
+		msg.h.total += msg.tab[i].size;
+	}
+	ret = send_raw(s, &s->chans[0], &msg, sizeof(msg.h) + s->nblk * sizeof(msg.tab[0]));
+	if (ret || !(s->chans[0].caps & KMIG_CHAN_F_RETURN_PATH))
+		return ret;
+	/* the destination checks the version and the blocks before any page goes */
+	ret = kmig_retpath_start(&s->rp, &s->chans[0]);
+	if (ret)
+		return kmig_src_fail(s, ret, "cannot start the return-path reader: %s",
+				     strerror(-ret));
+	ret = kmig_retpath_wait(&s->rp, KMIG_REC_ACCEPT, ACCEPT_TIMEOUT_MS, &s->m->cancel,
+				"stream header", s->err, sizeof(s->err));
+	return ret;
+}
+
+/* multifd: the data channels, each introducing itself with the session */
+static int open_data_chans(struct kmig_src *s, uint64_t session)
+{
+	unsigned int n = s->m->cfg.channels;
+
+	if (!n)
+		return 0;
+	if (!(s->chans[0].caps & KMIG_CHAN_F_MULTI))
+		return kmig_src_fail(s, -EINVAL, "multifd is not supported by current protocol");
+	for (unsigned int i = 1; i <= n; i++) {
+		struct kmig_wire_chan_hello hello = { .magic = KMIG_WIRE_CHAN_MAGIC,
+						      .session = session, .chan = i };
+		int ret = open_chan(s, i);
+
+		if (!ret)
+			ret = send_raw(s, &s->chans[i], &hello, sizeof(hello));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- passes ---- */
+
+/* the precopy passes; returns 0 once the policy says switch over */
+static int precopy(struct kmig_src *s)
+{
+	struct kmig_mig *m = s->m;
+
+	for (unsigned int pass = 1;; pass++) {
+		struct kmig_wire_rec rec = { .type = KMIG_REC_PASS, .offset = pass };
+		struct kmig_pass_result r = { .pass = pass };
+		struct kmig_tuning t;
+		int64_t t0 = kmig_now_ns();
+		uint64_t sent0 = transferred(s);
+		char why[256] = "";
+		long n;
+		int ret;
+
+		pthread_mutex_lock(&m->lock);
+		m->stats.passes = pass;
+		s->pass_t0_ns = t0;
+		s->pass_bytes0 = sent0;
+		pthread_mutex_unlock(&m->lock);
+		ret = kmig_sender_ctrl(s->snd, &rec, NULL);
+		if (!ret && pass == 1)
+			ret = kmig_src_map_holes(s);
+		if (ret)
+			return ret;
+		n = kmig_src_send_dirty(s);
+		kmig_src_drop_holes(s);
+		if (n >= 0)
+			n = kmig_sender_sync(s->snd, false);
+		if (n >= 0)
+			n = kmig_src_harvest(s);
+		if (n < 0)
+			return (int)n;
+		r.ns = kmig_now_ns() - t0;
+		r.sent_bytes = transferred(s) - sent0;
+		r.dirty_pages = (uint64_t)n;
+		r.bandwidth = (uint64_t)(r.sent_bytes * 1e9 / (double)(r.ns + 1));
+		pthread_mutex_lock(&m->lock);
+		m->stats.mbps = r.bandwidth * 8.0 / 1e6;
+		m->stats.pages_per_second = (uint64_t)(r.sent_bytes / KMIG_PAGE_SIZE * 1e9 /
+						       (double)(r.ns + 1));
+		m->stats.dirty_pages_rate = (uint64_t)(r.dirty_pages * 1e9 / (double)(r.ns + 1));
+		m->stats.expected_downtime_ms = r.bandwidth ?
+			(int64_t)(r.dirty_pages * KMIG_PAGE_SIZE * 1000 / r.bandwidth) : 0;
+		t = m->tuning;
+		pthread_mutex_unlock(&m->lock);
+		if (kmig_policy_threshold.after_pass(&r, &t, why, sizeof(why)))
+			return 0;
+		kmig_log(KMIG_LOG_DEBUG, "precopy", "pass=%u again: %s", pass, why);
+		/* a destination that failed says so on the return path */
+		if (s->rp.running && kmig_retpath_error(&s->rp, 0, s->err, sizeof(s->err)))
+			return -EIO;
+	}
+}
+
+/*
+ * The point of no return: once the destination has checked everything,
+ * commit (unless cancelled) and tell it to start.  A failure after the
+ * commit leaves s->committed set.
+ */
+static int hand_over(struct kmig_src *s)
+{
+	struct kmig_wire_rec go = { .type = KMIG_REC_GO };
+	struct kmig_mig *m = s->m;
+	int ret = kmig_retpath_wait(&s->rp, KMIG_REC_VERIFIED, ANSWER_TIMEOUT_MS, &m->cancel,
+				    "verification", s->err, sizeof(s->err));
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	s->committed = !m->cancel;
+	m->committed = s->committed;
+	pthread_mutex_unlock(&m->lock);
+	if (!s->committed)
+		return -ECANCELED;
+	ret = kmig_sender_ctrl(s->snd, &go, NULL);
+	if (ret)
+		return kmig_src_fail(s, ret, "could not send the go-ahead: %s", strerror(-ret));
+	return kmig_retpath_wait(&s->rp, KMIG_REC_RESUMED, ANSWER_TIMEOUT_MS, NULL,
+				 "workload start", s->err, sizeof(s->err));
+}
+
+static int send_end(struct kmig_src *s, const void *state, uint32_t state_len)
+{
+	struct kmig_wire_rec st = { .type = KMIG_REC_STATE, .len = state_len };
+	struct kmig_wire_rec end = { .type = KMIG_REC_END, .len = s->nblk * 8,
+				     .offset = kmig_sender_last_sync(s->snd) };
+	uint64_t sums[KMIG_MAX_BLOCKS];
+	int ret;
+
+	for (unsigned int i = 0; i < s->nblk; i++)
+		sums[i] = kmig_block_checksum(s->blk[i].hash, s->blk[i].npages);
+	ret = kmig_sender_ctrl(s->snd, &st, state);
+	return ret ? ret : kmig_sender_ctrl(s->snd, &end, sums);
+}
+
+/* stop the workload, send the rest, hand over; 0 or -errno */
+static int switchover(struct kmig_src *s)
+{
+	struct kmig_mig *m = s->m;
+	void *state = NULL;
+	uint32_t state_len = 0;
+	int64_t t0;
+	long n;
+	int ret;
+
+	/* downtime runs from the pause request to the destination's "resumed" */
+	t0 = kmig_now_ms();
+	s->downtime = true;	/* from here on, any failure resumes the workload */
+	ret = s->wl->ops->pause(s->wl, PAUSE_TIMEOUT_MS, &state, &state_len, s->err,
+				sizeof(s->err));
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->paused = true;
+	pthread_mutex_unlock(&m->lock);
+	kmig_mig_event(m, KMIG_EV_STOP, 0);
+	n = kmig_src_harvest(s);
+	if (n >= 0)
+		n = kmig_src_send_dirty(s);
+	if (n >= 0)
+		n = kmig_sender_sync(s->snd, true);
+	ret = n < 0 ? (int)n : send_end(s, state, state_len);
+	free(state);
+	if (!ret && (s->chans[0].caps & KMIG_CHAN_F_RETURN_PATH))
+		ret = hand_over(s);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->stats.downtime_ms = kmig_now_ms() - t0;
+	m->stats.remaining = 0;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+/* ---- start and end ---- */
+
+static int run(struct kmig_src *s)
+{
+	uint64_t session;
+	int ret;
+
+	s->wl = kmig_mig_borrow_workload(s->m, KMIG_ROLE_SRC, 0);
+	if (!s->wl)
+		return kmig_src_fail(s, -ENOENT, "no workload is registered with this kmigd "
+				     "(start one with libkmig, e.g. kmig-dirtygen)");
+	if (getrandom(&session, sizeof(session), 0) != sizeof(session))
+		session = (uint64_t)kmig_now_ns() ^ (uint64_t)s->wl->pid << 32;
+	ret = open_chan(s, 0);
+	if (!ret)
+		ret = kmig_src_pages_init(s);
+	if (!ret) {
+		long n = kmig_src_harvest(s);	/* the arm step: every page dirty */
+
+		ret = n < 0 ? (int)n : 0;
+	}
+	if (!ret)
+		ret = send_header(s, session);
+	if (!ret)
+		ret = open_data_chans(s, session);
+	if (!ret)
+		ret = kmig_sender_new(&s->snd, s);
+	if (ret)
+		return ret;
+	kmig_mig_transition(s->m, KMIG_MIG_SETUP, KMIG_MIG_ACTIVE, NULL);
+	ret = precopy(s);
+	if (!ret && !s->m->cancel)
+		ret = switchover(s);
+	return ret;
+}
+
+/* closes every channel; a channel whose far end reported failure fails the migration */
+static int close_chans(struct kmig_src *s, int ret)
+{
+	for (unsigned int i = 0; i < s->nchans; i++)
+		if (ret)
+			kmig_chan_abort(&s->chans[i]);
+	kmig_sender_free(s->snd);
+	s->snd = NULL;
+	if (s->rp.running) {
+		kmig_chan_abort(&s->chans[0]);	/* ends the reader's read */
+		kmig_retpath_stop(&s->rp);
+	}
+	for (unsigned int i = s->nchans; i-- > 0;) {
+		kmig_mig_withdraw_chan(s->m, &s->chans[i]);
+		if (kmig_chan_close(&s->chans[i]) && !ret) {
+			/* the stream went into a command that then failed: not migrated */
+			ret = kmig_src_fail(s, -EIO, "the exec command reading the stream failed");
+		}
+	}
+	return ret;
+}
+
+/* what happens to the workload once it is over */
+static void settle_workload(struct kmig_src *s, int ret)
+{
+	struct kmig_mig *m = s->m;
+
+	if (!s->wl)
+		return;
+	if (s->downtime && !ret) {
+		s->wl->ops->migrated(s->wl);
+	} else if (s->downtime && !s->committed) {
+		/* failed after the stop: run on here (pause may itself have failed) */
+		if (!s->wl->ops->resume(s->wl))
+			kmig_mig_event(m, KMIG_EV_RESUME, 0);
+	} else if (s->downtime) {
+		/*
+		 * The destination was told to start and did not confirm: it may
+		 * run.  Resuming here could run the workload twice; it stays
+		 * stopped until an operator decides ('cont').
+		 */
+		pthread_mutex_lock(&m->lock);
+		m->held = true;
+		s->wl->paused = true;
+		pthread_mutex_unlock(&m->lock);
+		snprintf(s->err + strlen(s->err), sizeof(s->err) - strlen(s->err),
+			 "; the workload stays stopped here (it may run on the destination): "
+			 "'cont' resumes it");
+	}
+	kmig_mig_return_workload(m);
+}
+
+void *kmig_src_thread(void *arg)
+{
+	struct kmig_mig *m = arg;
+	struct kmig_src *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s) {
+		kmig_mig_finish(m, KMIG_MIG_FAILED, "out of memory for the migration");
+		kmig_mig_thread_exit(m);
+		return NULL;
+	}
+	s->m = m;
+	s->zero_hash = kmig_zero_page_hash();
+	ret = run(s);
+	if (m->cancel && !s->committed)
+		ret = -ECANCELED;
+	/* a destination that failed has told us why: its words beat a broken pipe */
+	if (ret && ret != -ECANCELED && s->rp.running)
+		kmig_retpath_error(&s->rp, ERROR_WAIT_MS, s->err, sizeof(s->err));
+	ret = close_chans(s, ret);
+	kmig_src_pages_free(s);
+	settle_workload(s, ret);
+	if (ret == -ECANCELED) {
+		kmig_mig_finish(m, KMIG_MIG_CANCELLED, NULL);
+	} else if (ret) {
+		kmig_log(KMIG_LOG_WARN, "precopy", "migration failed: %s", s->err);
+		kmig_mig_finish(m, KMIG_MIG_FAILED, s->err[0] ? s->err : strerror(-ret));
+	} else {
+		pthread_mutex_lock(&m->lock);
+		/* QEMU's final mbps: every byte over the time after setup */
+		if (kmig_now_ms() - m->start_ms > m->setup_ms)
+			m->stats.mbps = (double)m->stats.transferred * 8.0 /
+					(double)(kmig_now_ms() - m->start_ms - m->setup_ms) / 1000.0;
+		m->stats.dirty_pages_rate = 0;
+		pthread_mutex_unlock(&m->lock);
+		kmig_mig_finish(m, KMIG_MIG_COMPLETED, NULL);
+	}
+	free(s);
+	kmig_mig_thread_exit(m);
+	return NULL;
+}

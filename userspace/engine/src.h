@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * src.h: what the source's files share: one source migration's state.
+ * src.c runs the migration (connect, passes, switch-over, hand-over),
+ * src_pages.c keeps the dirty bitmaps and page hashes, sender.c encodes
+ * and sends pages over the channels, retpath.c reads the destination's
+ * answers, policy.c decides when to switch over.
+ */
+#ifndef KMIG_SRC_H
+#define KMIG_SRC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mig_internal.h"
+#include "retpath.h"
+#include "tracker.h"
+#include "workload.h"
+
+/**
+ * struct kmig_srcblk - one block's source state
+ * @b:      the block
+ * @npages: its pages
+ * @dirty:  bit i: page i must be (re)sent
+ * @hash:   content hash of what page i last carried (written by whichever
+ *          sender thread sends the page; a page is in one batch at a time)
+ * @data:   pass 1 only: bit i set = page i is not a hole, else NULL
+ */
+struct kmig_srcblk {
+	const struct kmig_block *b;
+	uint64_t npages;
+	uint64_t *dirty;
+	uint64_t *hash;
+	uint64_t *data;
+};
+
+struct kmig_sender;
+
+/**
+ * struct kmig_src - one source migration (the migration thread's)
+ * @m:        the engine
+ * @wl:       the borrowed workload
+ * @blk:      per block state, @nblk of them
+ * @ts:       the workload's dirty trackers
+ * @chans:    [0] the main channel, [1..nchans) the data channels
+ * @snd:      sends pages over the channels
+ * @rp:       the destination's answers (channels with a return path)
+ * @downtime: the workload is stopped (no rate limit from here on)
+ * @committed: told the destination to start: never resume here
+ * @err:      why it failed (the first reason found)
+ * @zero_hash: hash of an all-zero page
+ */
+struct kmig_src {
+	struct kmig_mig *m;
+	struct kmig_workload *wl;
+	unsigned int nblk;
+	struct kmig_srcblk blk[KMIG_MAX_BLOCKS];
+	struct kmig_trackset ts;
+	bool ts_open;
+	uint64_t *bitmaps[KMIG_MAX_BLOCKS];
+	struct kmig_chan chans[KMIG_MIG_MAX_CHANS];
+	unsigned int nchans;
+	struct kmig_sender *snd;
+	struct kmig_retpath rp;
+	_Atomic bool downtime;
+	bool committed;
+	char err[512];
+	uint64_t zero_hash;
+	/* live bandwidth for query-migrate while a pass runs */
+	int64_t pass_t0_ns, rate_shown_ns;
+	uint64_t pass_bytes0;
+};
+
+/* src_pages.c */
+int kmig_src_pages_init(struct kmig_src *s);
+void kmig_src_pages_free(struct kmig_src *s);
+/* harvests the trackers; returns the dirty pages now pending or -errno (s->err set) */
+long kmig_src_harvest(struct kmig_src *s);
+/* maps which pages hold data, for pass 1 (holes go as ZERO without being read) */
+int kmig_src_map_holes(struct kmig_src *s);
+void kmig_src_drop_holes(struct kmig_src *s);
+/* sends and clears every dirty page through the sender; pages sent or -errno */
+long kmig_src_send_dirty(struct kmig_src *s);
+/* whether page @i of @sb reads as zero (a hole in pass 1 always does, unread) */
+bool kmig_src_page_zero(const struct kmig_srcblk *sb, uint64_t i);
+
+/* counts bytes the channels took, and pages, into the statistics */
+void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint64_t zero,
+		      bool data_chan);
+/* the failure text: the first reason found, or the destination's own words */
+int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

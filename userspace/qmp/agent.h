@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * agent.h: what the QMP command handlers work with: the migration engine,
+ * the migration parameters and capabilities as QMP sees them, the
+ * descriptors kept by getfd, and where events go.  The daemon (kmigd/)
+ * builds one; the handlers reach nothing else of it.
+ */
+#ifndef KMIG_AGENT_H
+#define KMIG_AGENT_H
+
+#include <stdbool.h>
+
+#include "migrate.h"
+#include "qapi-types.h"
+
+#define KMIG_AGENT_MAX_NAMED_FDS 16
+
+struct kmig_event_sink;
+
+/**
+ * struct kmig_agent - one agent, as the QMP layer sees it
+ * @mig:       migration state machine (source and destination)
+ * @sink:      where events go (every negotiated QMP client)
+ * @params:    migration parameters as query-migrate-parameters reports them
+ * @caps:      migration capabilities, indexed by MigrationCapability
+ * @incoming:  started with --incoming (defer or a URI)
+ * @named_fds: descriptors kept by getfd, for fd:NAME URIs (fd -1 = free)
+ */
+struct kmig_agent {
+	struct kmig_mig *mig;
+	struct kmig_event_sink *sink;
+	MigrationParameters params;
+	bool caps[MIGRATION_CAPABILITY__MAX];
+	bool incoming;
+	struct {
+		char name[64];
+		int fd;
+	} named_fds[KMIG_AGENT_MAX_NAMED_FDS];
+};
+
+/* defaults everywhere, no descriptors kept; pushes the tuning to @mig */
+void kmig_agent_init(struct kmig_agent *a, struct kmig_mig *mig, bool incoming);
+void kmig_agent_fini(struct kmig_agent *a);
+
+/* takes the descriptor getfd kept as @name (-1 if none): a URI uses it once */
+int kmig_agent_take_named_fd(struct kmig_agent *a, const char *name);
+
+/* an engine state by its QAPI name */
+MigrationStatus kmig_agent_status_qapi(enum kmig_mig_status st);
+
+/* defaults of every parameter, as QEMU 7.2 reports them */
+void kmig_agent_params_init(MigrationParameters *p);
+/* hands the parameters the engine reads while running to it */
+void kmig_agent_params_push(struct kmig_agent *a);
+
+/*
+ * Sends the engine's queued events as QMP events, in order (loop thread):
+ * MIGRATION and MIGRATION_PASS only with the events capability, as QEMU;
+ * STOP and RESUME always.
+ */
+void kmig_agent_emit_events(struct kmig_agent *a);
+
+#endif
