@@ -33,6 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Fail, Harness, Interrupted, Tap, format_exc,  # noqa: E402
                      install_signal_handlers, wait_until)
 
+from scenarios_engine import (s18_multifd, s19_multifd_failures, s20_multi_hop,  # noqa: E402
+                              s21_agent_dies, s22_events_and_stats)
 from scenarios_streams import s9_streams, s14_exec_and_incoming_uri, s17_mutated_streams  # noqa: E402,E501
 from steps import (MiB, Reported, check_completed, check_source_alive,  # noqa: E402
                    getfd, keyset_ok, listen, migrate, must, second_migration, start_pair)
@@ -483,6 +485,11 @@ SCENARIOS = [
     (15, "fd: with getfd", s15_fd),
     (16, "sparse source stays sparse", s16_sparse),
     (17, "randomly damaged streams", s17_mutated_streams),
+    (18, "multifd 1/2/4 channels, tcp and unix", s18_multifd),
+    (19, "multifd cancel and killed destination", s19_multifd_failures),
+    (20, "multi-hop: a destination migrates on", s20_multi_hop),
+    (21, "kmigd dies under its workload", s21_agent_dies),
+    (22, "STOP/RESUME events and statistics", s22_events_and_stats),
 ]
 
 
