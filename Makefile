@@ -5,6 +5,12 @@
 # module and eBPF programs (later issues); `make bench` runs benchmarks.
 
 VERSION   := 0.1.0
+# quiet by default ("CC file"); make V=1 shows the commands
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 BUILD     ?= build
 SAN       ?=
 CC        ?= cc
@@ -18,6 +24,12 @@ ifeq ($(SAN),1)
 CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS     += -fsanitize=address,undefined
 endif
+# SAN=fuzz (with CC=clang): libFuzzer coverage plus ASan+UBSan, for the fuzz targets
+ifeq ($(SAN),fuzz)
+CFLAGS_BASE += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all -Wno-unknown-warning-option
+LDFLAGS     += -fsanitize=address,undefined
+endif
 # SAN=thread: a ThreadSanitizer build for hunting races by hand (not part of make check)
 ifeq ($(SAN),thread)
 CFLAGS_BASE += -O1 -fsanitize=thread -fno-omit-frame-pointer
@@ -25,7 +37,7 @@ LDFLAGS     += -fsanitize=thread
 endif
 GEN       := $(BUILD)/qapi
 INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd \
-	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -I$(GEN)
+	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -Itests/fuzz -I$(GEN)
 CFLAGS    += $(CFLAGS_BASE) $(INCLUDES)
 LDLIBS    += $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) -lpthread
 
@@ -63,7 +75,7 @@ LIBKMIG_OBJ := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIBKMIG_SRC))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all check check-build test deps demo bench kmod bpf clean
+.PHONY: all check check-build test deps demo bench kmod bpf clean fuzz fuzz-build
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -79,52 +91,72 @@ $(GEN_C) $(GEN_H): $(GEN)/.stamp
 
 $(BUILD)/obj/%.o: %.c $(GEN)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # the one file built for AVX2; pagehash.c only calls it on CPUs that have it
 $(BUILD)/obj/userspace/engine/pagehash_avx2.o: CFLAGS += -mavx2
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Iuserspace/lib -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $< (pic)")
+	$(Q)$(CC) $(CFLAGS_BASE) -Iuserspace/lib -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
 
 # archives are written anew: a member whose source is gone must not linger
 $(BUILD)/lib/libkmigd.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/lib/libkmig.a: $(LIBKMIG_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/lib/libkmig.so.0: $(LIBKMIG_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkmig.so.0 -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libkmig.so.0 -o $@ $^
 
 $(BUILD)/bin/kmigd: $(call obj,$(KMIGD_SRC)) $(BUILD)/lib/libkmigd.a $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/kmig: $(call obj,$(CLI_SRC)) $(BUILD)/lib/libkmigd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # the test workload links libkmig only, as a VMM would
 $(BUILD)/bin/kmig-dirtygen: $(call obj,$(DIRTYGEN_SRC)) $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(BUILD)/bin/kmig-sendloop: $(call obj,$(SENDLOOP_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/lib/libkmigd.a $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 check-build: all $(UNIT_TESTS)
+
+# libFuzzer targets (tests/fuzz/): built by clang into build/fuzz
+FUZZ_BUILD   := build/fuzz
+FUZZ_TARGETS := fuzz_qmp fuzz_stream
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/mem_chan.o \
+		$(BUILD)/lib/libkmigd.a $(BUILD)/lib/libkmig.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+fuzz-build:
+	$(MAKE) BUILD=$(FUZZ_BUILD) SAN=fuzz CC=clang $(addprefix $(FUZZ_BUILD)/fuzz/,$(FUZZ_TARGETS))
+# `make fuzz`: each target for FUZZ_SECONDS (make check runs them for a few seconds)
+fuzz: deps
+	$(MAKE) fuzz-build
+	$(PYTHON) tests/fuzz/run.py --bindir $(FUZZ_BUILD)/fuzz --seconds $(FUZZ_SECONDS)
 
 deps:
 	@scripts/deps.sh
@@ -134,7 +166,8 @@ deps:
 check: deps
 	$(MAKE) check-build
 	$(MAKE) BUILD=build/san SAN=1 check-build
-	$(PYTHON) tests/run.py --build build --build build/san
+	$(MAKE) fuzz-build
+	$(PYTHON) tests/run.py --build build --build build/san --fuzz $(FUZZ_BUILD)/fuzz
 
 test: check
 

@@ -64,16 +64,22 @@ def main():
     ap.add_argument("--build", action="append", default=[],
                     help="build directory (repeatable); default: build")
     ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--fuzz", help="directory of the libFuzzer targets: run each briefly")
+    ap.add_argument("--fuzz-seconds", type=int, default=10)
     args = ap.parse_args()
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP",
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     total_p = total_f = total_s = 0
     skipped_lines = []
-    runs = [("qapi", [sys.executable, "tests/qapi/run.py"])]
+    runs = [("qapi", [sys.executable, "tests/qapi/run.py"]),
+            ("docs", [sys.executable, "tests/docs/test_wire_doc.py"])]
     for build in args.build or ["build"]:
         tag = os.path.basename(build.rstrip("/"))
         runs += [(f"{tag}/{label}", cmd) for label, cmd in suites(build)]
+    if args.fuzz:
+        runs.append(("fuzz", [sys.executable, "tests/fuzz/run.py", "--bindir", args.fuzz,
+                              "--seconds", str(args.fuzz_seconds)]))
     for label, cmd in runs:
         p, f, s = run_suite(label, cmd, env, args.timeout)
         print(f"# {label}: {p} passed, {f} failed, {s} skipped", flush=True)

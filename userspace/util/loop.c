@@ -187,38 +187,50 @@ bool kmig_loop_is_current(struct kmig_loop *l)
 	return l->running && pthread_equal(l->runner, pthread_self());
 }
 
-int kmig_loop_run(struct kmig_loop *l)
+/* one epoll_wait of at most @timeout_ms and its callbacks; 0 or -errno */
+static int run_once(struct kmig_loop *l, int timeout_ms)
 {
 	struct epoll_event evs[64];
+	int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
 
-	l->runner = pthread_self();
-	l->running = true;
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n && !l->stop; i++) {
+		int fd = evs[i].data.fd;
+		unsigned int ev = 0;
 
-	while (!l->stop) {
-		int n = epoll_wait(l->epfd, evs, 64, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (fd == l->wakefd) {
+			run_posts(l);
+			continue;
 		}
-		for (int i = 0; i < n && !l->stop; i++) {
-			int fd = evs[i].data.fd;
-			unsigned int ev = 0;
-
-			if (fd == l->wakefd) {
-				run_posts(l);
-				continue;
-			}
-			/* an earlier callback in this batch may have closed it */
-			if (fd >= l->nfds || !l->fds[fd].used)
-				continue;
-			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-				ev |= KMIG_EV_READ;
-			if (evs[i].events & EPOLLOUT)
-				ev |= KMIG_EV_WRITE;
-			l->fds[fd].cb(l, fd, ev, l->fds[fd].opaque);
-		}
+		/* an earlier callback in this batch may have closed it */
+		if (fd >= l->nfds || !l->fds[fd].used)
+			continue;
+		if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			ev |= KMIG_EV_READ;
+		if (evs[i].events & EPOLLOUT)
+			ev |= KMIG_EV_WRITE;
+		l->fds[fd].cb(l, fd, ev, l->fds[fd].opaque);
 	}
 	return 0;
+}
+
+int kmig_loop_run(struct kmig_loop *l)
+{
+	l->runner = pthread_self();
+	l->running = true;
+	while (!l->stop) {
+		int ret = run_once(l, -1);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int kmig_loop_run_once(struct kmig_loop *l, int timeout_ms)
+{
+	l->runner = pthread_self();
+	l->running = true;
+	return run_once(l, timeout_ms);
 }

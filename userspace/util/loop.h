@@ -26,6 +26,8 @@ int kmig_loop_mod(struct kmig_loop *l, int fd, unsigned int ev);
 void kmig_loop_del(struct kmig_loop *l, int fd);
 /* runs until kmig_loop_stop(); returns 0 or -errno */
 int kmig_loop_run(struct kmig_loop *l);
+/* waits up to @timeout_ms for events once and handles them (tests, fuzzing); 0 or -errno */
+int kmig_loop_run_once(struct kmig_loop *l, int timeout_ms);
 /* async-signal-safe and thread-safe */
 void kmig_loop_stop(struct kmig_loop *l);
 /* true when called from the thread running the loop */
