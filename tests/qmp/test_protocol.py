@@ -13,249 +13,22 @@ then a TAP plan and one `X passed, Y failed` line; the exit code is 1 if anythin
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import stat
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.dont_write_bytecode = True      # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmp_client import QMPClient, QMPError, connect  # noqa: E402
+from protocol_lib import (Fail, Group, Suite, canon, check, check_eq, check_params,  # noqa: E402
+                          check_reply)
+from protocol_robust import framing_cases, group_robustness  # noqa: E402
+from qmp_client import QMPClient  # noqa: E402
 from qmp_reference import (  # noqa: E402
     CAP_MALFORMED_ROWS, CAP_SET_TRUE_ERRORS, CAPABILITIES, CONTROL_ROWS, DEFAULT_CAPS, DEFAULT_PARAMS, E, FED_BACK,
     FRAMING_ROWS, ID_ROWS, LEGACY_ROWS, NEED_NEG, NEGOTIATION_ROWS, PARAM_ROWS, PARAM_STRUCTURAL_ROWS, R, SAME,
     SEED_COMMANDS, STATUS_RUNNING, UNIX_NONEXISTENT, VM_ONLY_ROWS, with_id)
-
-REPLY_TIMEOUT = 3.0
-
-
-# ---- Checks ------------------------------------------------------------------------------------
-
-
-class Fail(Exception):
-    def __init__(self, *lines):
-        super().__init__(*lines)
-        self.lines = lines
-
-
-def canon(v):
-    """Text that tells true from 1 and 1.0 from 1 (== does not); dict key order is ignored."""
-    return json.dumps(v, sort_keys=True)
-
-
-def check(cond, *lines):
-    if not cond:
-        raise Fail(*lines)
-
-
-def check_eq(what, got, exp):
-    check(canon(got) == canon(exp), "%s: expected %s" % (what, canon(exp)), "%s: got      %s" % (what, canon(got)))
-
-
-def check_reply(msg, exp, what="reply"):
-    """Compare a reply with the full expected object; also check CRLF and where QEMU puts the id."""
-    got = msg.obj
-    err = exp.get("error")
-    if err is not None and err["desc"] is None:     # class-only expectation: any non-empty desc
-        desc = got.get("error", {}).get("desc") if isinstance(got.get("error"), dict) else None
-        exp = dict(exp, error=dict(err, desc=desc if isinstance(desc, str) and desc else "(any non-empty desc)"))
-    check_eq(what, got, exp)
-    check(msg.raw.endswith("\r\n"), "%s: line does not end in CRLF: %r" % (what, msg.raw))
-    keys = list(got)
-    if "id" in keys:
-        want = ["return", "id"] if "return" in keys else ["id", "error"]
-        check(keys == want, "%s: key order %s, QEMU sends %s" % (what, keys, want), "raw: " + msg.raw.rstrip())
-
-
-def check_params(cli, expected, what="query-migrate-parameters"):
-    got = cli.cmd("query-migrate-parameters")
-    for k, v in expected.items():
-        check_eq("%s[%s]" % (what, k), got.get(k, "(absent)"), v)
-
-
-# ---- Daemons, groups and reporting ----------------------------------------------------------------
-
-
-class Daemon:
-    """One kmigd process with its own directory (socket and log) under the suite's temp dir."""
-
-    def __init__(self, suite, tag, extra):
-        self.kmigd, self.extra = suite.kmigd, list(extra)
-        self.dir = tempfile.mkdtemp(prefix=tag + "-", dir=suite.tmp)
-        self.sock = os.path.join(self.dir, "qmp.sock")
-        self.log = os.path.join(self.dir, "kmigd.log")
-        self.proc = None
-
-    def start(self):
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([self.kmigd, "--qmp", self.sock] + self.extra, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
-        deadline = time.monotonic() + 5
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None:
-                raise QMPError("kmigd exited with status %s before creating %s; log: %s"
-                               % (self.proc.returncode, self.sock, " | ".join(self.tail())))
-            if time.monotonic() > deadline:
-                raise QMPError("kmigd did not create %s within 5 s; log: %s" % (self.sock, " | ".join(self.tail())))
-            time.sleep(0.01)
-        return self
-
-    def connect(self, negotiate=True, tcp=None):
-        deadline = time.monotonic() + 5
-        while True:           # the socket file exists from bind(), a moment before listen()
-            try:
-                return connect(None if tcp else self.sock, tcp, negotiate, REPLY_TIMEOUT)
-            except (ConnectionRefusedError, FileNotFoundError):
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.02)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def tail(self, n=6):
-        try:
-            with open(self.log, "rb") as f:
-                return [line.decode("utf-8", "replace").rstrip() for line in f.read().splitlines()[-n:]]
-        except OSError:
-            return []
-
-
-class Suite:
-    def __init__(self, kmigd, filt):
-        self.kmigd, self.filt = kmigd, filt
-        self.n = self.passed = self.failed = 0
-        self.tmp = tempfile.mkdtemp(prefix="kmig-qmp-")
-        self.daemons = []
-        self.groups = []
-
-    def wants(self, name):
-        return not self.filt or self.filt in name
-
-    def report(self, name, diag):
-        self.n += 1
-        if diag is None:
-            self.passed += 1
-            print("ok %d - %s" % (self.n, name))
-        else:
-            self.failed += 1
-            print("not ok %d - %s" % (self.n, name))
-            for line in diag:
-                print("# " + line)
-        sys.stdout.flush()
-
-    def cleanup(self):
-        for d in self.daemons:
-            d.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-class Group:
-    """Cases that share one daemon (started on first use) and one client on it.  A case that breaks
-    the connection gets it reopened for the next case, and a daemon that died is restarted; after
-    MAX_BROKEN such cases in a row the rest of the group fails at once instead of timing out."""
-
-    MAX_BROKEN = 5
-
-    def __init__(self, suite, name, extra=(), negotiate=True):
-        self.suite, self.name, self.extra, self.negotiate = suite, name, extra, negotiate
-        self._daemon = self._cli = None
-        self.broken = 0
-        self.start_failed = None
-        suite.groups.append(self)
-
-    @property
-    def daemon(self):
-        if self._daemon is None:
-            self._daemon = Daemon(self.suite, self.name, self.extra)
-            self.suite.daemons.append(self._daemon)
-            try:
-                self._daemon.start()
-            except QMPError as e:
-                self.start_failed = str(e)
-                raise
-        return self._daemon
-
-    @property
-    def cli(self):
-        if self._cli is None:
-            self._cli = self.daemon.connect(self.negotiate)
-        return self._cli
-
-    def fresh(self, negotiate=True):
-        return self.daemon.connect(negotiate)
-
-    def wants_any(self, names):
-        return any(self.suite.wants("%s/%s" % (self.name, n)) for n in names)
-
-    def case(self, name, fn, always=False):
-        """Run fn() as one numbered test.  A case filtered out is skipped unless `always` (a step
-        that later steps depend on), in which case it runs but is not reported."""
-        full = "%s/%s" % (self.name, name)
-        wanted = self.suite.wants(full)
-        if not (wanted or always):
-            return
-        diag = None
-        if self.start_failed:
-            diag = ["not run: kmigd failed to start: " + self.start_failed]
-        elif self.broken >= self.MAX_BROKEN:
-            diag = ["not run: the previous %d cases of this group lost the connection" % self.broken]
-        else:
-            try:
-                fn()
-                self.broken = 0
-            except Fail as e:
-                diag = list(e.lines)
-                self.broken = 0
-            except Exception as e:  # noqa: BLE001 - anything else is reported against this case
-                where = traceback.extract_tb(e.__traceback__)[-1]
-                diag = ["%s: %s (at %s:%d)" % (type(e).__name__, e, os.path.basename(where.filename), where.lineno)]
-                if isinstance(e, (QMPError, OSError)):      # the stream may be out of step: reconnect
-                    diag += self._reset()
-                    self.broken += 1
-        if wanted:
-            self.suite.report(full, diag)
-
-    def finish(self):
-        """One last case per group that used a daemon: it must still be running and answering
-        (a crash right after a group's last command would otherwise go unseen)."""
-        if self._daemon is None or self.start_failed:
-            return
-
-        def alive():
-            time.sleep(0.1)
-            d = self._daemon
-            check(d.alive(), "kmigd exited with status %s; log tail:" % d.proc.returncode,
-                  *("  " + line for line in d.tail()))
-            m = self.cli.request("query-status")      # "inmigrate" on a destination, so any status
-            check("return" in m.obj, "query-status failed: " + m.raw.rstrip())
-        self.case("kmigd still running", alive)
-
-    def _reset(self):
-        if self._cli is not None:
-            self._cli.close()
-            self._cli = None
-        d = self._daemon
-        if d is None or d.alive():
-            return []
-        self._daemon = None
-        status = d.proc.returncode if d.proc is not None else "(never started)"
-        return ["kmigd exited with status %s; log tail:" % status] + ["  " + line for line in d.tail()]
-
 
 # ---- Groups --------------------------------------------------------------------------------------
 
@@ -368,66 +141,9 @@ def group_framing(s):
             check_reply(c.request("query-status"), R(STATUS_RUNNING), "new client")
         check_reply(g.cli.request("query-status"), R(STATUS_RUNNING), "existing client")
 
-    def replies_until(cli, want_id, limit=6):
-        """Replies up to and including the one with id @want_id (at most @limit)."""
-        out = []
-        while len(out) < limit:
-            m = cli.recv_reply()
-            out.append(m)
-            if m.obj.get("id") == want_id:
-                return out
-        raise Fail("no reply with id %r among %s" % (want_id, [m.raw for m in out]))
-
-    def control_in_string():
-        g.cli.send_raw('{"execute": "qu\nery-status"}\n{"execute": "query-status", "id": "cs"}\n')
-        got = replies_until(g.cli, "cs")
-        first = got[0].obj.get("error", {}).get("desc", "")
-        check(first.startswith("JSON parse error, stray '\"qu"), "first reply: expected the stray "
-              "string error", "got: %s" % [m.raw for m in got])
-        check_reply(got[-1], with_id(R(STATUS_RUNNING), "cs"), "the command after it")
-
-    def unterminated_string():
-        g.cli.send_raw('{"execute": "query-status", "id": "abc')
-        time.sleep(0.05)
-        g.cli.send_raw('\n{"execute": "query-status", "id": "us"}\n')
-        got = replies_until(g.cli, "us")
-        check_reply(got[-1], with_id(R(STATUS_RUNNING), "us"), "the command after the newline")
-
-    def mismatched():
-        for bad in ('{"execute": "query-status", "arguments": [}', '{[}', '[{]'):
-            g.cli.send_raw(bad + '\n{"execute": "query-status", "id": "mm"}\n')
-            got = replies_until(g.cli, "mm")
-            check(len(got) >= 2 and "JSON parse error" in got[0].obj.get("error", {}).get("desc", ""),
-                  "%s: expected a parse error first" % bad, "got: %s" % [m.raw for m in got])
-            check_reply(got[-1], with_id(R(STATUS_RUNNING), "mm"), "%s: the command after it" % bad)
-
-    def garbage_then_resync():
-        """QMP's documented resync: after any input, a control byte other than tab/CR/LF and a
-        newline put the parser back into a known-good state."""
-        for junk in ('{"a": {"b": [1, ', '{"execute": "query-status", "arguments": {"x": "y',
-                     '[[[[[[', '"\\', '{"a": 12'):
-            g.cli.send_raw(junk)
-            time.sleep(0.02)
-            g.cli.send_raw(b'\x01\n{"execute": "query-status", "id": "rs"}\n')
-            got = replies_until(g.cli, "rs")
-            check_reply(got[-1], with_id(R(STATUS_RUNNING), "rs"), "after %r" % junk)
-
-    def too_deep():
-        g.cli.send_raw("[" * 1025 + "\n")
-        check_reply(g.cli.recv_reply(), E("JSON nesting depth limit exceeded"), "1025 open brackets")
-        g.cli.send_raw(b'\x01\n{"execute": "query-status", "id": "deep"}\n')
-        got = replies_until(g.cli, "deep", limit=2000)
-        check_reply(got[-1], with_id(R(STATUS_RUNNING), "deep"), "the command after it")
-        g.cli.send_raw("[" * 1024 + "]" * 1024 + "\n")
-        check_reply(g.cli.recv_reply(), E("QMP input must be a JSON object"), "1024 levels are fine")
-
     g.case("malformed-json then recovery", recovery)
     g.case("invalid byte 0xff", invalid_byte)
-    g.case("control byte inside a string ends the value", control_in_string)
-    g.case("unterminated string, newline, command", unterminated_string)
-    g.case("mismatched closing bracket ends the value", mismatched)
-    g.case("any garbage, then a control byte and a newline: next command answered", garbage_then_resync)
-    g.case("nesting over 1024 levels", too_deep)
+    framing_cases(g)
     for name, raw, exp in FRAMING_ROWS:
         g.case(name, lambda raw=raw, exp=exp: check_reply(g.cli.request_raw(raw), exp))
     g.case("three commands in one write", pipelined)
@@ -668,61 +384,6 @@ def group_socket(s):
 
     g.case("unix socket mode 0600", mode)
     g.case("tcp listener", tcp)
-
-
-def group_robustness(s):
-    """12. Regressions: a client can never wedge or crash the daemon."""
-    g = Group(s, "robust", extra=["--incoming", "defer"])
-
-    def half_closed_events():
-        """A client that shut its reading side and sends migrate with the events capability on:
-        the MIGRATION event cannot be written to it; the daemon must not use the freed client
-        (ASan) and must go on serving others."""
-        check_reply(g.cli.request("migrate-set-capabilities",
-                                  {"capabilities": [{"capability": "events", "state": True}]}), R({}))
-        with g.fresh() as c:
-            c.sock.shutdown(socket.SHUT_RD)
-            c.send_raw('{"execute": "migrate", "arguments": {"uri": "tcp:127.0.0.1:1"}}\n')
-            time.sleep(0.3)
-        check(g.daemon.alive(), "kmigd died", *g.daemon.tail())
-        m = g.cli.request("query-status")
-        check("return" in m.obj, "query-status failed: " + m.raw.rstrip())
-        check_reply(g.cli.request("migrate-set-capabilities",
-                                  {"capabilities": [{"capability": "events", "state": False}]}), R({}))
-
-    def dup_key():
-        check_reply(g.cli.request_raw('{"execute": "query-status", "execute": "query-status"}'),
-                    E("JSON parse error, duplicate key"))
-
-    def waiting_dest():
-        """A destination waiting for its source answers migrate at once (QEMU's text), keeps
-        serving other clients, and SIGTERM still stops it."""
-        check_reply(g.cli.request("migrate-incoming", {"uri": "tcp:127.0.0.1:0"}), R({}))
-        t0 = time.monotonic()
-        m = g.cli.request("migrate", {"uri": "tcp:127.0.0.1:1"})
-        check_reply(m, E("Guest is waiting for an incoming migration"), "migrate on the destination")
-        check(time.monotonic() - t0 < 2, "the reply took %.1f s" % (time.monotonic() - t0))
-        with g.fresh() as c:
-            check_reply(c.request("query-status"), R({"status": "inmigrate", "singlestep": False,
-                                                      "running": False}), "another client")
-
-    def sigterm():
-        d = g.daemon
-        t0 = time.monotonic()
-        d.proc.terminate()
-        try:
-            d.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            raise Fail("kmigd ignored SIGTERM for 5 s while waiting for its source")
-        check(d.proc.returncode == 0, "kmigd exit status %s" % d.proc.returncode)
-        g._cli = None
-        g._daemon = None
-        check(time.monotonic() - t0 < 5, "slow exit")
-
-    g.case("half-closed client, events on, migrate: no use-after-free", half_closed_events)
-    g.case("duplicate key rejected", dup_key)
-    g.case("migrate on a waiting destination answers at once", waiting_dest)
-    g.case("SIGTERM stops a waiting destination", sigterm)
 
 
 GROUPS = [group_negotiation, group_framing, group_defaults, group_capabilities, group_parameters, group_legacy,
