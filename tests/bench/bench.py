@@ -6,7 +6,9 @@ measured in the same run (absolute numbers on a shared VM mean little).
 1. Throughput: a 1 GiB idle workload migrated over TCP loopback, against
    kmig-sendloop, a bare send() loop of the same bytes, and against QEMU 7.2
    migrating a stopped 1 GiB guest (when qemu-system-x86_64 is installed).
-2. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
+2. multifd: the same migration on 1, 2 and 4 data channels: GiB/s and CPU
+   seconds per GiB (both kmigd together), as ratios to the send() loop's.
+3. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
    measured downtime is within downtime-limit.
 
 This is a benchmark, not a test: it asserts nothing but that every
@@ -34,7 +36,7 @@ import qemu_baseline  # noqa: E402
 class Pair:
     """A source and a destination kmigd with one workload each."""
 
-    def __init__(self, binpath, size, rate, downtime_ms=None):
+    def __init__(self, binpath, size, rate, downtime_ms=None, channels=0):
         self.bin = binpath
         self.dir = tempfile.mkdtemp(prefix="kmig-bench.")
         self.procs = []
@@ -56,6 +58,11 @@ class Pair:
         if downtime_ms is not None:
             params["downtime-limit"] = downtime_ms
         self.src.cmd("migrate-set-parameters", params)
+        if channels:
+            for q in (self.src, self.dst):
+                q.cmd("migrate-set-capabilities",
+                      {"capabilities": [{"capability": "multifd", "state": True}]})
+                q.cmd("migrate-set-parameters", {"multifd-channels": channels})
 
     def spawn(self, prog, *args):
         log = open(os.path.join(self.dir, f"{prog}.{len(self.procs)}.log"), "w")
@@ -70,7 +77,17 @@ class Pair:
                 raise RuntimeError(f"timed out waiting for {path}")
             time.sleep(0.05)
 
+    def cpu(self):
+        """CPU seconds both kmigd used so far."""
+        total = 0.0
+        for p in self.procs[:2]:
+            with open("/proc/%d/stat" % p.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def migrate(self):
+        self.cpu0 = self.cpu()
         self.dst.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
         port = self.dst.cmd("query-migrate")["socket-address"][0]["port"]
         self.src.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
@@ -82,6 +99,7 @@ class Pair:
             time.sleep(0.05)
         if info.get("status") != "completed":
             raise RuntimeError(f"migration ended {info.get('status')}: {info.get('error-desc')}")
+        self.cpu_s = self.cpu() - self.cpu0
         self.wait(os.path.join(self.dir, "dst.sum"), 60)
         return info
 
@@ -98,10 +116,36 @@ class Pair:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def sendloop(binpath, mib):
-    out = subprocess.run([os.path.join(binpath, "kmig-sendloop"), str(mib)], check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out)["gib_per_s"]
+def sendloop(binpath, mib, with_cpu=False):
+    out = json.loads(subprocess.run([os.path.join(binpath, "kmig-sendloop"), str(mib)],
+                                    check=True, capture_output=True, text=True).stdout)
+    return (out["gib_per_s"], out["cpu_s"] / (mib / 1024)) if with_cpu else out["gib_per_s"]
+
+
+def multifd_rows(binpath, rounds):
+    """GiB/s and CPU s/GiB per channel count, each as a median of paired ratios to the
+    send() loop run just before it."""
+    rows = {}
+    for n in (0, 1, 2, 4):
+        rate, cpu, rr, cr = [], [], [], []
+        for _ in range(rounds):
+            b, bc = sendloop(binpath, 1024, with_cpu=True)
+            pair = Pair(binpath, "1G", "idle", channels=n)
+            try:
+                info = pair.migrate()
+                c = pair.cpu_s / (info["ram"]["total"] / 2**30)
+            finally:
+                pair.close()
+            g = info["ram"]["total"] / (info["total-time"] / 1000) / 2**30
+            rate.append(g)
+            cpu.append(c)
+            rr.append(g / b)
+            cr.append(c / bc)
+        rows[n] = (statistics.median(rate), statistics.median(rr), statistics.median(cpu),
+                   statistics.median(cr))
+        print(f"multifd {n or 'off'}: {rows[n][0]:.2f} GiB/s ({rows[n][1]:.2f}x send()), "
+              f"{rows[n][2]:.2f} CPU s/GiB ({rows[n][3]:.2f}x send())", flush=True)
+    return rows
 
 
 def main():
@@ -109,6 +153,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--downtime-runs", type=int, default=10)
+    ap.add_argument("--multifd-rounds", type=int, default=3)
     args = ap.parse_args()
     binpath = os.path.join(args.build, "bin")
 
@@ -131,6 +176,8 @@ def main():
     # each round pairs a baseline with a migration run back to back; the
     # median of the paired ratios is steadier on a noisy VM than m / b
     ratio = statistics.median(x / y for x, y in zip(mig, base))
+
+    mrows = multifd_rows(binpath, args.multifd_rounds)
 
     within, downs = 0, []
     limit = 300
@@ -156,11 +203,16 @@ def main():
     else:
         qratio = None
         print("QEMU 7.2 baseline                        skipped: qemu-system-x86_64 not installed")
+    for n, (g, rr, c, cr) in mrows.items():
+        print(f"multifd {str(n) + ' ch' if n else 'off '}, 1 GiB idle, tcp      {g:.2f} GiB/s = "
+              f"{rr:.2f}x send(); {c:.2f} CPU s/GiB = {cr:.2f}x send()")
     print(f"downtime <= {limit} ms, 256 MiB @20k pg/s   {within}/{len(downs)} runs "
           f"(median {statistics.median(downs)} ms, max {max(downs)} ms; target >= 95%)")
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
                       "ratio": round(ratio, 3),
-                      "qemu_ratio": round(qratio, 3) if qratio else None, "downtime_within": within,
+                      "qemu_ratio": round(qratio, 3) if qratio else None,
+                      "multifd": {str(n): [round(x, 3) for x in v] for n, v in mrows.items()},
+                      "downtime_within": within,
                       "downtime_runs": len(downs), "downtimes_ms": downs}))
     return 0
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +47,16 @@ static void *block(size_t size, int fill)
 	return p;
 }
 
+/* CPU seconds this process used so far */
+static double cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
 static void tune(int fd)
 {
 	int one = 1, buf = 4 << 20;
@@ -62,7 +73,7 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), fd, st;
 	char *src, *dst;
-	double t0, t1;
+	double t0, t1, c0, rcpu;
 	pid_t pid;
 
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
@@ -77,6 +88,7 @@ int main(int argc, char **argv)
 		if (!dst || fd < 0)
 			_exit(1);
 		tune(fd);
+		c0 = cpu();
 		for (size_t off = 0; off < size;) {
 			ssize_t r = recv(fd, dst + off, size - off, 0);
 
@@ -84,7 +96,9 @@ int main(int argc, char **argv)
 				_exit(1);
 			off += r;
 		}
-		if (send(fd, "k", 1, 0) != 1)	/* done: the sender stops its clock */
+		rcpu = cpu() - c0;
+		/* done (the sender stops its clock), and what receiving cost */
+		if (send(fd, &rcpu, sizeof(rcpu), 0) != sizeof(rcpu))
 			_exit(1);
 		_exit(0);
 	}
@@ -101,6 +115,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t0 = now();
+	c0 = cpu();
 	for (size_t off = 0; off < size;) {
 		ssize_t w = send(fd, src + off, size - off < CHUNK ? size - off : CHUNK, 0);
 
@@ -110,13 +125,12 @@ int main(int argc, char **argv)
 		}
 		off += w;
 	}
-	char ack;
-
-	if (recv(fd, &ack, 1, MSG_WAITALL) != 1)
+	if (recv(fd, &rcpu, sizeof(rcpu), MSG_WAITALL) != sizeof(rcpu))
 		return 1;
 	t1 = now();
+	c0 = cpu() - c0;
 	waitpid(pid, &st, 0);
-	printf("{\"bytes\": %zu, \"seconds\": %.6f, \"gib_per_s\": %.4f}\n", size, t1 - t0,
-	       size / (t1 - t0) / (1u << 30));
+	printf("{\"bytes\": %zu, \"seconds\": %.6f, \"gib_per_s\": %.4f, \"cpu_s\": %.4f}\n",
+	       size, t1 - t0, size / (t1 - t0) / (1u << 30), c0 + rcpu);
 	return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : 1;
 }
