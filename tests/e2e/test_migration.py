@@ -70,9 +70,10 @@ def s2_dirty_tcp(t, h):
     src, dst, sdg, ddg = start_pair(h, "s2h", "256M", rate=5000, pattern="hot")
     r = subprocess.run([os.path.join(h.bindir, "kmig"), "migrate", "--src", src.qmp_path,
                         "--dst", dst.qmp_path, "--bandwidth", "0", "--timeout", "60",
-                        "tcp:127.0.0.1:0"], capture_output=True, text=True, timeout=90)
+                        "--multifd", "2", "tcp:127.0.0.1:0"], capture_output=True, text=True,
+                       timeout=90)
     t.ok(r.returncode == 0 and "Job type:         Completed" in r.stdout,
-         "2b kmig migrate CLI exits 0 with a Completed summary",
+         "2b kmig migrate --multifd 2 (CLI) exits 0 with a Completed summary",
          "exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr[-2000:]))
     if src.query() == {}:
         # the CLI never started it: migrate over raw QMP so the memory check still runs

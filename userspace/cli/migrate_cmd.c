@@ -123,6 +123,32 @@ static int set_param(struct kmig_qmpc *c, const char *name, long long v, char *e
 	return r ? 0 : -1;
 }
 
+/* multifd on @c with @n channels (0: off); 0 or -1 with @err */
+static int set_multifd(struct kmig_qmpc *c, long long n, char *err, size_t len)
+{
+	struct json_object *cap = json_object_new_object(), *caps = json_object_new_array();
+	struct json_object *r;
+
+	json_object_object_add(cap, "capability", json_object_new_string("multifd"));
+	json_object_object_add(cap, "state", json_object_new_boolean(n > 0));
+	json_object_array_add(caps, cap);
+	r = kmig_qmpc_call(c, "migrate-set-capabilities", one("capabilities", caps), err, len);
+	json_object_put(r);
+	if (!r)
+		return -1;
+	return n > 0 ? set_param(c, "multifd-channels", n, err, len) : 0;
+}
+
+static int set_tracker(struct kmig_qmpc *c, const char *name, char *err, size_t len)
+{
+	struct json_object *r = kmig_qmpc_call(c, "migrate-set-parameters",
+					       one("x-kmig-tracker", json_object_new_string(name)),
+					       err, len);
+
+	json_object_put(r);
+	return r ? 0 : -1;
+}
+
 /* a non-negative decimal option value; 0, or -1 with one line on stderr */
 static int number(const char *arg, const char *opt, long long *out)
 {
@@ -140,11 +166,15 @@ static int number(const char *arg, const char *opt, long long *out)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kmig migrate --src SOCK [--dst SOCK] [--bandwidth BYTES/S]\n"
-		   "                    [--downtime MS] [--timeout S] URI\n"
+		   "                    [--downtime MS] [--multifd N] [--tracker NAME]\n"
+		   "                    [--timeout S] URI\n"
 		   "  --dst SOCK        also start the destination (migrate-incoming URI;\n"
 		   "                    tcp:HOST:0 picks a free port)\n"
 		   "  --bandwidth N     max-bandwidth for this migration (0 = unlimited)\n"
-		   "  --downtime MS     downtime-limit\n");
+		   "  --downtime MS     downtime-limit\n"
+		   "  --multifd N       send pages on N parallel channels (tcp:, unix:)\n"
+		   "  --tracker NAME    dirty tracker (x-kmig-tracker): auto, uffd-wp, ...\n"
+		   "  --timeout S       cancel if not done after S seconds\n");
 }
 
 int kmig_cmd_migrate(int argc, char **argv)
@@ -155,11 +185,13 @@ int kmig_cmd_migrate(int argc, char **argv)
 		{ "bandwidth", required_argument, NULL, 'b' },
 		{ "downtime", required_argument, NULL, 't' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "multifd", required_argument, NULL, 'm' },
+		{ "tracker", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *src = NULL, *dst = NULL;
-	long long bw = -1, downtime = -1, timeout = 0;
+	const char *src = NULL, *dst = NULL, *tracker = NULL;
+	long long bw = -1, downtime = -1, timeout = 0, multifd = -1;
 	struct kmig_qmpc *s = NULL, *d = NULL;
 	struct json_object *r = NULL, *info = NULL;
 	struct sigaction sa = { .sa_handler = on_sigint };
@@ -175,6 +207,8 @@ int kmig_cmd_migrate(int argc, char **argv)
 		case 'b': if (number(optarg, "--bandwidth", &bw)) return 2; break;
 		case 't': if (number(optarg, "--downtime", &downtime)) return 2; break;
 		case 'T': if (number(optarg, "--timeout", &timeout)) return 2; break;
+		case 'm': if (number(optarg, "--multifd", &multifd)) return 2; break;
+		case 'k': tracker = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -186,7 +220,7 @@ int kmig_cmd_migrate(int argc, char **argv)
 	snprintf(uri, sizeof(uri), "%s", argv[optind]);
 	if (dst) {
 		d = kmig_qmpc_open(dst, err, sizeof(err));
-		if (!d)
+		if (!d || (multifd >= 0 && set_multifd(d, multifd, err, sizeof(err))))
 			goto fail;
 		r = kmig_qmpc_call(d, "migrate-incoming", one("uri", json_object_new_string(uri)),
 				   err, sizeof(err));
@@ -201,7 +235,9 @@ int kmig_cmd_migrate(int argc, char **argv)
 	}
 	s = kmig_qmpc_open(src, err, sizeof(err));
 	if (!s || (bw >= 0 && set_param(s, "max-bandwidth", bw, err, sizeof(err))) ||
-	    (downtime >= 0 && set_param(s, "downtime-limit", downtime, err, sizeof(err))))
+	    (downtime >= 0 && set_param(s, "downtime-limit", downtime, err, sizeof(err))) ||
+	    (multifd >= 0 && set_multifd(s, multifd, err, sizeof(err))) ||
+	    (tracker && set_tracker(s, tracker, err, sizeof(err))))
 		goto fail;
 	r = kmig_qmpc_call(s, "migrate", one("uri", json_object_new_string(uri)), err,
 			   sizeof(err));
