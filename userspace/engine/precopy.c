@@ -20,6 +20,7 @@
 #include "mig_internal.h"
 #include "pagehash.h"
 #include "ratelimit.h"
+#include "track_bpf.h"
 #include "tracker.h"
 #include "wire.h"
 #include "workload.h"
@@ -314,7 +315,8 @@ static int setup_blocks(struct src *s)
 		total += sb->b->size;
 	}
 	t.nranges = s->nblk;
-	ret = kmig_trackset_open(s->ts, "auto", &t, s->err, sizeof(s->err));
+	/* TEMPORARY (issue 9): KMIG_X_TRACKER until the x-kmig-tracker parameter */
+	ret = kmig_trackset_open_env(s->ts, &t, s->err, sizeof(s->err));
 	if (ret) {
 		free(s->ts);
 		s->ts = NULL;

@@ -14,11 +14,13 @@
 #include <string.h>
 
 #include "log.h"
+#include "track_bpf.h"
 #include "tracker.h"
 
 /* In order of preference. */
 const struct kmig_tracker_ops *const kmig_trackers[] = {
 	&kmig_track_uffd_ops,
+	&kmig_track_bpf_ops,	/* named only: blind to GUP writes (track_bpf.c) */
 	NULL,
 };
 

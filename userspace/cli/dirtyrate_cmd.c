@@ -1,0 +1,1 @@
+typedef int kmig_placeholder_t;
