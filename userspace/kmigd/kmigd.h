@@ -17,6 +17,7 @@ struct kmig_loop;
 struct kmig_qmp_server;
 struct kmig_mig;
 struct kmig_workload;
+struct kmig_dirtyrate;
 
 /**
  * struct kmigd - one agent
@@ -31,6 +32,7 @@ struct kmig_workload;
  * @wl_registering: a registration thread runs (its result comes to the loop)
  * @wl_listen_fd, @wl_path: the workload socket
  * @named_fds:  descriptors kept by getfd, for fd:NAME URIs (fd -1 = free)
+ * @dirtyrate: calc-dirty-rate's measurement (qmp_dirtyrate.c), NULL until used
  */
 struct kmigd {
 	struct kmig_loop *loop;
@@ -48,6 +50,7 @@ struct kmigd {
 		char name[64];
 		int fd;
 	} named_fds[KMIGD_MAX_NAMED_FDS];
+	struct kmig_dirtyrate *dirtyrate;
 };
 
 /* takes the descriptor getfd kept as @name (-1 if none): a URI uses it once */
@@ -55,6 +58,9 @@ int kmigd_take_named_fd(struct kmigd *d, const char *name);
 
 /* an engine state by its QAPI name */
 MigrationStatus kmigd_status_qapi(enum kmig_mig_status st);
+
+/* 0, or -1 with @err set while a dirty-rate measurement holds the workload's tracker */
+int kmigd_dirtyrate_check(struct kmigd *d, struct kmig_err *err);
 
 /* defaults of every parameter, as QEMU 7.2 reports them */
 void kmigd_params_init(MigrationParameters *p);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dirtyrate.h"
 #include "kmigd.h"
 #include "log.h"
 #include "loop.h"
@@ -184,6 +185,8 @@ out:
 		kmig_mig_cancel(d.mig);
 	kmig_mig_free(d.mig);	/* joins the engine thread: no posts after this */
 	d.mig = NULL;
+	kmig_dirtyrate_free(d.dirtyrate);	/* stops a measurement at once, joins it */
+	d.dirtyrate = NULL;
 	if (d.loop)
 		kmig_loop_run_pending(d.loop);
 	if (d.loop)

@@ -192,6 +192,8 @@ int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct 
 	}
 	if (check_caps(ctx->d, err))
 		return -1;
+	if (kmigd_dirtyrate_check(ctx->d, err))	/* qmp_dirtyrate.c */
+		return -1;
 	if ((args->has_blk && args->blk) || (args->has_inc && args->inc)) {
 		kmig_err_generic(err, "kmig migrates memory only: block migration (blk/inc) "
 				 "is not supported");
@@ -292,13 +294,6 @@ int qmp_x_colo_lost_heartbeat(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
 	kmig_err_generic(err, "The feature 'colo' is not enabled");
 	return -1;
-}
-
-int qmp_query_dirty_rate(struct kmig_qmp_ctx *ctx, DirtyRateInfo *ret, struct kmig_err *err)
-{
-	ret->status = DIRTY_RATE_STATUS_UNSTARTED;
-	ret->mode = DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING;
-	return 0;
 }
 
 /* Commands of a QEMU virtual machine that have no meaning for kmig */

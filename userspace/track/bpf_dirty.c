@@ -73,6 +73,7 @@ void kmig_bpf_dirty_close(struct kmig_bpf_dirty *d)
 
 _Static_assert(KMIG_BPF_DIRTY_MAX_RANGES == KMIG_BPF_MAX_RANGES, "range limits differ");
 _Static_assert(KMIG_BPF_DIRTY_COMM_LEN == KMIG_BPF_COMM_LEN, "comm lengths differ");
+_Static_assert(KMIG_BPF_DIRTY_MAX_THREADS == KMIG_BPF_MAX_THREADS, "thread limits differ");
 
 struct kmig_bpf_dirty {
 	struct dirty_fault *skel;

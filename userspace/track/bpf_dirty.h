@@ -16,6 +16,7 @@
 
 #define KMIG_BPF_DIRTY_MAX_RANGES 64
 #define KMIG_BPF_DIRTY_COMM_LEN 16
+#define KMIG_BPF_DIRTY_MAX_THREADS 4096	/* threads counted one by one */
 
 struct kmig_bpf_dirty;
 
