@@ -59,6 +59,8 @@ $(BUILD)/tests-bpf/%: $(BUILD)/obj/tests/bpf/%.o $(BUILD)/lib/libkmigd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 check-build: $(BPF_TESTS)
+# make bench runs tests/bench/bench_bpf.py, which drives this one
+bench: $(BUILD)/tests-bpf/bench_track
 
 bpf-skels: $(if $(filter 1,$(KMIG_BPF)),$(BPF_SKELS))
 	@echo "bpf: KMIG_BPF=$(KMIG_BPF) $(if $(filter 1,$(KMIG_BPF)),skeletons: $(BPF_SKELS),(built without eBPF))"

@@ -8,6 +8,7 @@ measured in the same run (absolute numbers on a shared VM mean little).
    migrating a stopped 1 GiB guest (when qemu-system-x86_64 is installed).
 2. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
    measured downtime is within downtime-limit.
+3. Dirty trackers: uffd-wp against bpf on 1 GiB at 1/10/100 % dirty (bench_bpf.py).
 
 This is a benchmark, not a test: it asserts nothing but that every
 migration completed and verified.  Output: a table, and a JSON summary line.
@@ -29,6 +30,7 @@ import qmp_client  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_baseline  # noqa: E402
+import bench_bpf  # noqa: E402  (3. the uffd-wp and bpf dirty trackers, issue 9)
 
 
 class Pair:
@@ -158,7 +160,9 @@ def main():
         print("QEMU 7.2 baseline                        skipped: qemu-system-x86_64 not installed")
     print(f"downtime <= {limit} ms, 256 MiB @20k pg/s   {within}/{len(downs)} runs "
           f"(median {statistics.median(downs)} ms, max {max(downs)} ms; target >= 95%)")
+    trackers = bench_bpf.run(args.build)
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
+                      "trackers": trackers,
                       "ratio": round(ratio, 3),
                       "qemu_ratio": round(qratio, 3) if qratio else None, "downtime_within": within,
                       "downtime_runs": len(downs), "downtimes_ms": downs}))

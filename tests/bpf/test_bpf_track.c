@@ -6,11 +6,15 @@
  * over with SCM_RIGHTS, four writer threads.  Each round the parent says
  * which thread writes which pages (some through read(2), i.e. by the
  * kernel in copy_to_user), harvests, and checks that the harvest is
- * exactly the pages written (0 missed, 0 extra) and that each thread is
- * credited exactly the pages it dirtied.  Also: a foreign process writing
- * at the same addresses is not counted, a second open after close works,
- * a dead workload gives -ESRCH, and without CAP_BPF the tracker refuses
- * with the fallback sentence.  Prints TAP.
+ * exactly the pages written (0 missed, 0 extra), that the eBPF program saw
+ * every one of them (none left unattributed) and that each thread is
+ * credited exactly the pages it dirtied.  Also: writes through
+ * /proc/PID/mem (get_user_pages, which the program cannot see) are still
+ * reported, as unattributed; a foreign process writing at the same
+ * addresses is not counted; harvesting while four threads write flat out
+ * loses nothing; a second open after close works; a dead workload gives
+ * -ESRCH; without CAP_BPF the tracker refuses with the fallback sentence.
+ * Prints TAP.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -545,11 +549,74 @@ static int open_tracker(struct fixture *f)
 	return kmig_tracker_open(&f->tr, "bpf", &t);
 }
 
+static uint64_t unattributed(struct fixture *f)
+{
+	struct kmig_track_bpf_stats bs;
+
+	return kmig_track_bpf_stats(&f->tr, &bs) ? UINT64_MAX : bs.unattributed;
+}
+
+/*
+ * The parent writes pages of the child through /proc/PID/mem: the kernel
+ * does it with get_user_pages, no page-fault exception, so the program
+ * sees nothing; the harvest must report them anyway, as unattributed.
+ */
+static void test_gup_writes(struct fixture *f, int rounds)
+{
+	char path[64];
+	uint64_t written = 0, missed = 0, extra = 0, credited = 0, unattr = 0, delta[NTHREADS], o;
+	uint64_t u0 = unattributed(f);
+	int fd, errors = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)f->pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		errors++;
+	thread_deltas(f, delta, &o);
+	for (int r = 0; fd >= 0 && r < rounds; r++) {
+		struct round_result rr = { 0 };
+		long n;
+
+		for (int b = 0; b < NBLOCKS; b++)
+			memset(f->want[b], 0, (block_pages[b] + 63) / 64 * 8);
+		memset(shm->njobs, 0, sizeof(shm->njobs));
+		for (int k = 0; k < 200; k++) {
+			uint32_t p = (uint32_t)(rnd() % block_pages[1]);
+			uint64_t v = rnd();
+
+			if (pwrite(fd, &v, 8, (off_t)(shm->addr[1] + p * PS)) != 8)
+				errors++;
+			if (!bit(f->want[1], p))
+				rr.written++;
+			f->want[1][p / 64] |= 1ULL << (p % 64);
+		}
+		n = harvest(f);
+		errors += n < 0;
+		compare(f, n, &rr);
+		written += rr.written;
+		missed += rr.missed;
+		extra += rr.extra + (rr.reported != rr.written);
+		if (thread_deltas(f, delta, &o) < 0)
+			errors++;
+		for (int t = 0; t < NTHREADS; t++)
+			credited += delta[t];
+		credited += o;
+	}
+	unattr = unattributed(f) - u0;
+	if (fd >= 0)
+		close(fd);
+	ok(!errors && !missed && !extra && unattr == written && !credited,
+	   "writes through /proc/PID/mem (get_user_pages): all %" PRIu64 " reported (missed %"
+	   PRIu64 ", extra %" PRIu64 "), as unattributed (%" PRIu64 "), no thread credited (%"
+	   PRIu64 ")", written, missed, extra, unattr, credited);
+}
+
 static void run_rounds(struct fixture *f, int rounds, const char *label)
 {
 	uint64_t written = 0, missed = 0, extra = 0, mismatch = 0, content = 0;
 	uint64_t thread_bad = 0, sum_bad = 0, others = 0, foreign_extra = 0, kernel_jobs = 0;
 	int errors = 0, foreign = 0;
+	uint64_t u0 = unattributed(f), unattr;
 
 	for (int r = 0; r < rounds; r++) {
 		struct round_result rr;
@@ -595,11 +662,14 @@ static void run_rounds(struct fixture *f, int rounds, const char *label)
 		}
 		sum_bad += sum != rr.written;
 	}
+	unattr = unattributed(f) - u0;
 	diag("%s: %d rounds, %" PRIu64 " pages written (%" PRIu64 " write jobs by read(2)), "
 	     "%d foreign-process rounds", label, rounds, written, kernel_jobs, foreign);
 	ok(!errors && !missed && !extra && !mismatch,
 	   "%s: every harvest is exactly the pages written: missed %" PRIu64 ", extra %" PRIu64
 	   ", count mismatches %" PRIu64 ", errors %d", label, missed, extra, mismatch, errors);
+	ok(!unattr, "%s: the eBPF program saw every page the harvests reported (%" PRIu64
+	   " unattributed)", label, unattr);
 	ok(!content, "%s: the memfds hold what was written (%" PRIu64 " bad)", label, content);
 	ok(!thread_bad && !sum_bad && !others,
 	   "%s: each thread is credited exactly the pages it dirtied first (bad %" PRIu64
@@ -653,6 +723,7 @@ int main(void)
 		     "lost %" PRIu64 ", take %.3f ms, re-protect %.3f ms (summed)", bs.write_faults,
 		     bs.pages_dirtied, bs.threads_lost, bs.take_ns / 1e6, bs.protect_ns / 1e6);
 
+	test_gup_writes(&f, 5);
 	test_storm(&f, 1.0);
 
 	/* a second tracker on the same workload, as a second migration would open it */

@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * track_bpf.c: the "bpf" tracker back end.  The workload's blocks are armed
- * with uffd-wp async exactly as by the uffd-wp back end (uffd_arm.h), so
- * every first write to a page after a harvest faults; an eBPF program on
- * the page-fault tracepoints (bpf_dirty.h) sets that page's bit in a
- * bitmap shared with kmigd and credits the faulting thread.  A harvest
- * swaps the bitmap out word by word, *then* re-protects each whole block
- * in one call: a write landing between the two either faulted after the
- * swap (next harvest) or hit a page already taken in this one.  The other
- * order would lose writes.
+ * track_bpf.c: the "bpf" tracker back end: uffd-wp's exact dirty set, plus
+ * who dirtied it.  The workload's blocks are armed and harvested with the
+ * uffd-wp back end's own code (uffd_arm.h: async write-protect, one
+ * PAGEMAP_SCAN get-and-re-arm per block), so every first write after a
+ * harvest faults; an eBPF program on the page-fault tracepoints
+ * (bpf_dirty.h) sets that page's bit in a bitmap shared with kmigd and
+ * credits the faulting thread.  A harvest swaps the bitmap out, then runs
+ * the PAGEMAP_SCAN, and reports the union.
  *
- * What it cannot see: writes the kernel makes through get_user_pages on
- * someone else's behalf (process_vm_writev from another process, O_DIRECT
- * or io_uring reads into the block, RDMA): they resolve the uffd-wp fault
- * without a page-fault exception.  uffd-wp sees those, which is why auto
- * prefers uffd-wp and this back end is chosen by name.
+ * Why not the bitmap alone (swap, then re-protect without reading back,
+ * which is cheaper): it loses writes.  (1) Writes the kernel makes through
+ * get_user_pages -- O_DIRECT or io_uring reads into the block, a debugger's
+ * /proc/PID/mem, process_vm_writev -- resolve the uffd-wp fault without a
+ * page-fault exception, so the program never sees them.  (2) The
+ * tracepoint fires on fault entry: a fault whose bit the swap takes but
+ * whose PTE is made writable only after the re-protect walked past it
+ * leaves a writable page with no bit, and its write is never reported.
+ * PAGEMAP_SCAN's answer covers both; pages it reports that the program did
+ * not see are counted as unattributed (mostly kernel writes for the
+ * workload).  tests/bpf/test_bpf_track.c checks the GUP case.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,22 +42,29 @@
 
 #define BPF_PROBE_PAGES	4
 
-/** struct bpf_priv - one tracker: the program instance and one arm per block */
+/**
+ * struct bpf_priv - one tracker: the program instance and one arm per block
+ * @seen, @scan: per block, scratch bitmaps for one harvest: the program's
+ *         bits, and PAGEMAP_SCAN's
+ * @unattributed: pages PAGEMAP_SCAN reported that no fault of the
+ *         workload's threads marked, summed over harvests
+ */
 struct bpf_priv {
-	unsigned int n;
+	unsigned int n;		/* blocks set up (arms opened) */
+	unsigned int nbufs;	/* blocks with scratch bitmaps */
 	struct kmig_bpf_dirty *bd;
 	struct kmig_uffd_arm *arm[KMIG_TRACK_MAX_RANGES];
 	uint64_t npages[KMIG_TRACK_MAX_RANGES];
+	uint64_t *seen[KMIG_TRACK_MAX_RANGES];
+	uint64_t *scan[KMIG_TRACK_MAX_RANGES];
 	bool armed;		/* a harvest succeeded since open / the last error */
 	struct kmig_track_stats st;
-	uint64_t take_ns, protect_ns;
+	uint64_t take_ns, protect_ns, unattributed;
 };
 
-static void set_all(uint64_t *bm, uint64_t npages)
+static uint64_t words(uint64_t npages)
 {
-	memset(bm, 0xff, npages / 64 * 8);
-	if (npages % 64)
-		bm[npages / 64] |= (1ULL << (npages % 64)) - 1;
+	return (npages + 63) / 64;
 }
 
 static void bpf_close(struct kmig_tracker *tr)
@@ -65,6 +77,10 @@ static void bpf_close(struct kmig_tracker *tr)
 	kmig_bpf_dirty_close(p->bd);
 	for (unsigned int i = 0; i < p->n; i++)
 		kmig_uffd_arm_close(p->arm[i], false);
+	for (unsigned int i = 0; i < p->nbufs; i++) {
+		free(p->seen[i]);
+		free(p->scan[i]);
+	}
 	free(p);
 	tr->priv = NULL;
 }
@@ -80,6 +96,13 @@ static int bpf_setup(struct bpf_priv *p, const struct kmig_track_target *t, char
 		r[i].start = t->ranges[i].addr;
 		r[i].len = t->ranges[i].len;
 		p->npages[i] = t->ranges[i].len >> KMIG_TRACK_PAGE_SHIFT;
+		p->seen[i] = calloc(words(p->npages[i]), sizeof(uint64_t));
+		p->scan[i] = calloc(words(p->npages[i]), sizeof(uint64_t));
+		p->nbufs = i + 1;
+		if (!p->seen[i] || !p->scan[i]) {
+			snprintf(why, whylen, "out of memory");
+			return -ENOMEM;
+		}
 	}
 	err = kmig_bpf_dirty_open(&p->bd, t->pid, r, t->nranges, why, whylen);
 	if (err)
@@ -114,47 +137,68 @@ static int bpf_open(struct kmig_tracker *tr, const struct kmig_track_target *t)
 	return 0;
 }
 
+/*
+ * One block: the program's bits (swapped out first), then PAGEMAP_SCAN's
+ * get-and-re-arm; ORs the union into @bm.  Returns its pages or -errno.
+ */
+static long harvest_block(struct bpf_priv *p, unsigned int i, uint64_t *bm, uint64_t *take,
+			  uint64_t *prot)
+{
+	uint64_t nw = words(p->npages[i]), total = 0, bpf_only_missing = 0;
+	int64_t t1, t2;
+	long n;
+
+	memset(p->seen[i], 0, nw * sizeof(uint64_t));
+	memset(p->scan[i], 0, nw * sizeof(uint64_t));
+	t1 = kmig_now_ns();
+	kmig_bpf_dirty_take(p->bd, i, p->seen[i]);
+	t2 = kmig_now_ns();
+	n = kmig_uffd_arm_scan(p->arm[i], p->scan[i]);
+	*take += (uint64_t)(t2 - t1);
+	*prot += (uint64_t)(kmig_now_ns() - t2);
+	if (n < 0)
+		return n;
+	for (uint64_t w = 0; w < nw; w++) {
+		uint64_t u = p->seen[i][w] | p->scan[i][w];
+
+		bm[w] |= u;
+		total += (uint64_t)__builtin_popcountll(u);
+		bpf_only_missing += (uint64_t)__builtin_popcountll(p->scan[i][w] & ~p->seen[i][w]);
+	}
+	if (p->armed)	/* the arm step reports every page: nothing to attribute */
+		p->unattributed += bpf_only_missing;
+	return (long)total;
+}
+
 static long bpf_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
 {
 	struct bpf_priv *p = tr->priv;
-	int64_t t0 = kmig_now_ns(), t1, t2;
+	int64_t t0 = kmig_now_ns();
 	uint64_t total = 0, take = 0, prot = 0;
-	int err;
 
 	if (!p)
 		return -EINVAL;
-	if (!p->armed) {
-		/* the arm step: whatever the program saw so far is no dirty set */
-		kmig_bpf_dirty_clear(p->bd);
-		for (unsigned int i = 0; i < p->n; i++) {
-			err = kmig_uffd_arm_reprotect(p->arm[i]);
-			if (err)
-				return err;
+	for (unsigned int i = 0; i < p->n; i++) {
+		long n = harvest_block(p, i, bitmaps[i], &take, &prot);
+
+		if (n < 0) {
+			/* uffd_arm re-arms the failed block on its next scan; the
+			 * others have lost their bits too: re-arm them all */
+			for (unsigned int j = 0; j < p->n; j++)
+				kmig_uffd_arm_reset(p->arm[j]);
+			p->armed = false;
+			return n;
 		}
-		for (unsigned int i = 0; i < p->n; i++) {
-			set_all(bitmaps[i], p->npages[i]);
-			total += p->npages[i];
-		}
-		p->armed = true;
+		total += (uint64_t)n;
+	}
+	if (!p->armed)
 		kmig_log(KMIG_LOG_DEBUG, "track", "bpf: armed pid=%d pages=%" PRIu64,
 			 (int)tr->target.pid, total);
-	} else {
-		for (unsigned int i = 0; i < p->n; i++) {
-			/* swap first, then re-protect (see the top of the file) */
-			t1 = kmig_now_ns();
-			total += kmig_bpf_dirty_take(p->bd, i, bitmaps[i]);
-			t2 = kmig_now_ns();
-			err = kmig_uffd_arm_reprotect(p->arm[i]);
-			take += (uint64_t)(t2 - t1);
-			prot += (uint64_t)(kmig_now_ns() - t2);
-			if (err) {
-				p->armed = false;	/* the next success reports everything */
-				return err;
-			}
-		}
+	else {
 		p->take_ns += take;
 		p->protect_ns += prot;
 	}
+	p->armed = true;
 	for (unsigned int i = 0; i < p->n; i++)
 		p->st.pages_scanned += p->npages[i];
 	p->st.harvests++;
@@ -323,6 +367,7 @@ int kmig_track_bpf_stats(struct kmig_tracker *tr, struct kmig_track_bpf_stats *s
 	st->write_faults = c.write_faults;
 	st->pages_dirtied = c.pages_dirtied;
 	st->threads_lost = c.threads_lost;
+	st->unattributed = p->unattributed;
 	return 0;
 }
 

@@ -26,6 +26,10 @@ extern const struct kmig_tracker_ops kmig_track_bpf_ops;
  * @pages_dirtied: page bits it set (each also credited to a thread, or
  *                to @threads_lost when its thread table was full)
  * @threads_lost: see @pages_dirtied
+ * @unattributed: pages the harvests reported (PAGEMAP_SCAN) that no fault
+ *                of the workload's threads marked: written by the kernel
+ *                through get_user_pages (O_DIRECT/io_uring reads into the
+ *                block, /proc/PID/mem, process_vm_writev)
  */
 struct kmig_track_bpf_stats {
 	uint64_t take_ns;
@@ -33,6 +37,7 @@ struct kmig_track_bpf_stats {
 	uint64_t write_faults;
 	uint64_t pages_dirtied;
 	uint64_t threads_lost;
+	uint64_t unattributed;
 };
 
 /*

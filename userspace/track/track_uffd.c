@@ -528,9 +528,13 @@ struct kmig_uffd_arm *kmig_uffd_arm_open(pid_t pid, int uffd, uint64_t addr, uin
 		free(a);
 		return NULL;
 	}
-	free(a->r.vec);		/* never used: nothing is read back */
-	a->r.vec = NULL;
 	return a;
+}
+
+long kmig_uffd_arm_scan(struct kmig_uffd_arm *a, uint64_t *bm)
+{
+	/* exactly the uffd-wp back end's get-and-clear of one armed block */
+	return harvest_range(&a->r, bm);
 }
 
 int kmig_uffd_arm_reprotect(struct kmig_uffd_arm *a)
@@ -571,6 +575,11 @@ int kmig_uffd_arm_reprotect(struct kmig_uffd_arm *a)
 		uffd_log(err == -ESRCH ? KMIG_LOG_INFO : KMIG_LOG_ERR, "re-protect", "mm-alive",
 			 &p->t, err, err == -ESRCH ? "workload gone" : NULL);
 	return err;
+}
+
+void kmig_uffd_arm_reset(struct kmig_uffd_arm *a)
+{
+	a->r.armed = false;
 }
 
 void kmig_uffd_arm_close(struct kmig_uffd_arm *a, bool quiet)
