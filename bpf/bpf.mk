@@ -52,7 +52,11 @@ $(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
 	@mv $@.tmp $@
 
 # ---- tests/bpf: C test programs (run by tests/bpf/run.py) ----
-BPF_TESTS := $(patsubst tests/bpf/%.c,$(BUILD)/tests-bpf/%,$(wildcard tests/bpf/*.c))
+BPF_TESTS := $(patsubst tests/bpf/%.c,$(BUILD)/tests-bpf/%,$(wildcard tests/bpf/test_*.c \
+	tests/bpf/bench_*.c))
+
+# the workload child, linked into the test that drives it
+$(BUILD)/tests-bpf/test_bpf_track: $(BUILD)/obj/tests/bpf/wl_child.o
 
 $(BUILD)/tests-bpf/%: $(BUILD)/obj/tests/bpf/%.o $(BUILD)/lib/libkmigd.a
 	@mkdir -p $(dir $@)

@@ -5,6 +5,8 @@
 # missing.  Why each package is here is in README.md ("Dependencies").
 set -eu
 PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev libxxhash-dev socat iproute2"
+# the eBPF dirty tracker (bpf/bpf.mk): compiler, strip, skeletons, loader library
+PKGS="$PKGS clang llvm bpftool libbpf-dev"
 # make bench also compares against QEMU's own migration
 [ -n "${KMIG_DEPS_BENCH:-}" ] && PKGS="$PKGS qemu-system-x86"
 missing=""

@@ -14,6 +14,8 @@
 3. The CLI: `kmig dirtyrate --qmp` (rate, threads, text heat map, an SVG whose cells are the
    block's 2 MiB regions) and `kmig dirtyrate --pid` on a process that registered nothing.
 4. The workload exits during a measurement: measured, dirty-rate -1, the reason in x-kmig-error.
+5. Writes the kernel makes through get_user_pages (/proc/PID/mem here) count in dirty-ring
+   mode, under tid 0.
 Prints TAP; cleans up everything it starts, also on failure.  ~15 s.
 """
 
@@ -212,8 +214,32 @@ def d4_workload_exits(t, h):
          % info.get("x-kmig-error"), str(info))
 
 
+def d5_kernel_writes(t, h):
+    src = h.kmigd("d5")
+    sdg = h.dirtygen("d5-sdg", src, size="64M", idle=True)
+    with open("/proc/%d/maps" % sdg.pid) as f:
+        addr = next(int(ln.split("-")[0], 16) for ln in f
+                    if "memfd:ram0" in ln and " rw-s " in ln)
+    src.cmd("calc-dirty-rate", {"calc-time": 1, "mode": "dirty-ring"})
+    time.sleep(0.2)
+    fd = os.open("/proc/%d/mem" % sdg.pid, os.O_RDWR)
+    try:
+        for i in range(1000):       # get_user_pages writes, as O_DIRECT reads would make
+            os.pwrite(fd, b"k", addr + i * 4096)
+    finally:
+        os.close(fd)
+    info = wait_until(lambda: (lambda i: i if i["status"] == "measured" else None)(
+        src.cmd("query-dirty-rate")), 10, interval=0.05, what="measured")
+    th = info.get("x-kmig-threads", [])
+    t.ok(info.get("x-kmig-dirty-pages") == 1000 and th and th[0]["tid"] == 0 and
+         th[0]["dirty-pages"] == 1000 and all(v["id"] != 0 for v in info.get("vcpu-dirty-rate", [])),
+         "dirty-ring: 1000 pages written through /proc/PID/mem count, as tid 0 '[kernel gup]' "
+         "(no vCPU entry)", str({k: v for k, v in info.items() if k != "x-kmig-blocks"}))
+
+
 SCENARIOS = [(1, "QMP contract", d1_contract), (2, "known dirty rate", d2_known_rate),
-             (3, "kmig dirtyrate", d3_cli), (4, "workload exits", d4_workload_exits)]
+             (3, "kmig dirtyrate", d3_cli), (4, "workload exits", d4_workload_exits),
+             (5, "kernel writes", d5_kernel_writes)]
 
 
 def main():

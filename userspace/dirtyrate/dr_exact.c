@@ -55,6 +55,29 @@ static int thread_deltas(struct kmig_dr_result *r, const struct kmig_bpf_thread_
 	return 0;
 }
 
+/*
+ * Pages dirtied with no fault of a thread (the kernel's get_user_pages
+ * writes: O_DIRECT/io_uring reads, /proc/PID/mem): one more entry, tid 0,
+ * so the threads still add up to the total.  @r->threads has room: it was
+ * sized for every thread and is cut at KMIG_DR_MAX_THREADS only.
+ */
+static void add_unattributed(struct kmig_dr_result *r, uint64_t pages)
+{
+	struct kmig_dr_thread *t;
+
+	if (r->nthreads == KMIG_DR_MAX_THREADS)
+		r->nthreads--;		/* the least busy one makes room */
+	t = realloc(r->threads, (r->nthreads + 1) * sizeof(*t));
+	if (!t)
+		return;
+	r->threads = t;
+	t[r->nthreads] = (struct kmig_dr_thread){ .tid = 0, .pages = pages };
+	snprintf(t[r->nthreads].name, sizeof(t[r->nthreads].name), "[kernel gup]");
+	r->nthreads++;
+	r->dirty_pages += pages;
+	qsort(r->threads, r->nthreads, sizeof(*r->threads), by_pages_desc);
+}
+
 /* per 2 MiB region of each block, the pages set in its bitmap */
 static void heat_map(struct kmig_dr_result *r, uint64_t *const *bm)
 {
@@ -82,6 +105,7 @@ int kmig_dr_measure_exact(struct kmig_dirtyrate *d, struct kmig_dr_target *t,
 	struct kmig_bpf_thread_pages *before = NULL, *after = NULL;
 	uint64_t *bm[KMIG_DR_MAX_BLOCKS] = { NULL };
 	struct kmig_trackset *ts = calloc(1, sizeof(*ts));
+	struct kmig_track_bpf_stats bs0 = { 0 }, bs1 = { 0 };
 	long nb = 0, na = 0, n;
 	int64_t t0, t1;
 	int err = 0;
@@ -119,8 +143,10 @@ int kmig_dr_measure_exact(struct kmig_dirtyrate *d, struct kmig_dr_target *t,
 	snprintf(r->tracker, sizeof(r->tracker), "%s", ts->name);
 
 	n = kmig_trackset_harvest(ts, bm, r->error, sizeof(r->error));	/* the arm */
-	if (n >= 0 && mode == KMIG_DR_PER_THREAD)
+	if (n >= 0 && mode == KMIG_DR_PER_THREAD) {
 		n = nb = kmig_trackset_bpf_threads(ts, before, KMIG_BPF_DIRTY_MAX_THREADS);
+		kmig_track_bpf_stats(&ts->tr[0], &bs0);
+	}
 	if (n < 0) {
 		err = (int)n;
 		goto out;
@@ -138,6 +164,7 @@ int kmig_dr_measure_exact(struct kmig_dirtyrate *d, struct kmig_dr_target *t,
 	if (n >= 0 && mode == KMIG_DR_PER_THREAD) {
 		na = kmig_trackset_bpf_threads(ts, after, KMIG_BPF_DIRTY_MAX_THREADS);
 		t1 = kmig_now_ns();	/* ... to this one */
+		kmig_track_bpf_stats(&ts->tr[0], &bs1);
 	}
 	if (n < 0 || na < 0) {
 		err = n < 0 ? (int)n : (int)na;
@@ -156,6 +183,8 @@ int kmig_dr_measure_exact(struct kmig_dirtyrate *d, struct kmig_dr_target *t,
 		err = thread_deltas(r, before, nb < KMIG_BPF_DIRTY_MAX_THREADS ? nb :
 				    KMIG_BPF_DIRTY_MAX_THREADS, after,
 				    na < KMIG_BPF_DIRTY_MAX_THREADS ? na : KMIG_BPF_DIRTY_MAX_THREADS);
+		if (!err && bs1.unattributed > bs0.unattributed)
+			add_unattributed(r, bs1.unattributed - bs0.unattributed);
 	}
 out:
 	kmig_trackset_close(ts);

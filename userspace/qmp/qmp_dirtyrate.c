@@ -221,9 +221,12 @@ static int fill_threads(const struct kmig_dr_result *r, DirtyRateInfo *ret)
 	for (unsigned int i = 0; i < r->nthreads; i++) {
 		DirtyRateThread *t = &ret->x_kmig_threads.v[i];
 
-		ret->vcpu_dirty_rate.v[i].id = r->threads[i].tid;
-		ret->vcpu_dirty_rate.v[i].dirty_rate = rate_of(r->threads[i].pages, r->calc_ms);
-		ret->vcpu_dirty_rate.n = i + 1;
+		if (r->threads[i].tid) {	/* tid 0: the kernel's writes, no thread */
+			DirtyRateVcpu *v = &ret->vcpu_dirty_rate.v[ret->vcpu_dirty_rate.n++];
+
+			v->id = r->threads[i].tid;
+			v->dirty_rate = rate_of(r->threads[i].pages, r->calc_ms);
+		}
 		t->tid = r->threads[i].tid;
 		t->dirty_pages = r->threads[i].pages;
 		t->pages_per_second = r->calc_ms > 0 ?

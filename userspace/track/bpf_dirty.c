@@ -38,6 +38,10 @@ uint64_t kmig_bpf_dirty_take(struct kmig_bpf_dirty *d, unsigned int i, uint64_t 
 	return 0;
 }
 
+void kmig_bpf_dirty_peek(struct kmig_bpf_dirty *d, unsigned int i, uint64_t *bm)
+{
+}
+
 void kmig_bpf_dirty_clear(struct kmig_bpf_dirty *d)
 {
 }
@@ -315,6 +319,17 @@ uint64_t kmig_bpf_dirty_take(struct kmig_bpf_dirty *d, unsigned int i, uint64_t 
 		n += (uint64_t)__builtin_popcountll(v);
 	}
 	return n;
+}
+
+void kmig_bpf_dirty_peek(struct kmig_bpf_dirty *d, unsigned int i, uint64_t *bm)
+{
+	const uint64_t *w;
+
+	if (!d || i >= d->n)
+		return;
+	w = d->bm + d->r[i].word;
+	for (uint64_t k = 0; k < d->r[i].nwords; k++)
+		bm[k] |= __atomic_load_n(&w[k], __ATOMIC_ACQUIRE);
 }
 
 void kmig_bpf_dirty_clear(struct kmig_bpf_dirty *d)

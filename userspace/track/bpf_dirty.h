@@ -63,6 +63,9 @@ int kmig_bpf_dirty_open(struct kmig_bpf_dirty **out, pid_t pid,
  */
 uint64_t kmig_bpf_dirty_take(struct kmig_bpf_dirty *d, unsigned int i, uint64_t *bm);
 
+/* ORs range @i's bits into @bm without taking them (they stay for the next take). */
+void kmig_bpf_dirty_peek(struct kmig_bpf_dirty *d, unsigned int i, uint64_t *bm);
+
 /* Clears every bit without reporting (the arm step). */
 void kmig_bpf_dirty_clear(struct kmig_bpf_dirty *d);
 

@@ -163,8 +163,12 @@ static long harvest_block(struct bpf_priv *p, unsigned int i, uint64_t *bm, uint
 
 		bm[w] |= u;
 		total += (uint64_t)__builtin_popcountll(u);
-		bpf_only_missing += (uint64_t)__builtin_popcountll(p->scan[i][w] & ~p->seen[i][w]);
 	}
+	/* a fault between the swap and the scan is in the scan's answer and
+	 * in the bitmap for next time: the program saw it, it is no orphan */
+	kmig_bpf_dirty_peek(p->bd, i, p->seen[i]);
+	for (uint64_t w = 0; w < nw; w++)
+		bpf_only_missing += (uint64_t)__builtin_popcountll(p->scan[i][w] & ~p->seen[i][w]);
 	if (p->armed)	/* the arm step reports every page: nothing to attribute */
 		p->unattributed += bpf_only_missing;
 	return (long)total;
