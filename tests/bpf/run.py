@@ -39,6 +39,9 @@ def main():
             out, rc = p.stdout + p.stderr, p.returncode
         except (OSError, subprocess.TimeoutExpired) as e:
             out, rc = "# %s: %s" % (label, e), -1
+        if label == "track" and rc == 0 and out.startswith("1..0 # SKIP"):
+            print(out.splitlines()[0])  # built without eBPF, or not root: nothing to run
+            return 0
         for line in out.splitlines():
             m = TAP.match(line)
             if m:
