@@ -66,6 +66,12 @@ AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c
 CLI_SRC   := userspace/cli/kmig.c userspace/cli/qmp_client.c userspace/cli/migrate_cmd.c
 DIRTYGEN_SRC := userspace/workload/dirtygen.c userspace/workload/dg_memory.c
 SENDLOOP_SRC := userspace/bench/sendloop.c
+# calc-dirty-rate / query-dirty-rate, `kmig dirtyrate`, the bpf tracker (issue 9)
+QMP_SRC   += userspace/qmp/qmp_dirtyrate.c userspace/dirtyrate/dirtyrate.c \
+	userspace/dirtyrate/dr_sample.c userspace/dirtyrate/dr_exact.c
+CLI_SRC   += userspace/cli/dirtyrate_cmd.c userspace/cli/dr_render.c
+CFLAGS    += -Iuserspace/dirtyrate
+include bpf/bpf.mk
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(XPORT_SRC) $(TRACK_SRC) $(AGENT_SRC) \
@@ -75,7 +81,8 @@ LIBKMIG_OBJ := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIBKMIG_SRC))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all check check-build test deps demo bench kmod bpf clean fuzz fuzz-build
+.PHONY: all check check-build test deps demo bench kmod bpf bpf-skels clean fuzz \
+	fuzz-build
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -184,9 +191,7 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 kmod:
 	@if [ -n "$$(ls kmod/*.c 2>/dev/null)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) modules; \
 	else echo "kmod: no sources yet"; fi
-bpf:
-	@if [ -n "$$(ls bpf/*.bpf.c 2>/dev/null)" ]; then $(MAKE) -C bpf; \
-	else echo "bpf: no programs yet"; fi
+bpf: bpf-skels
 
 clean:
 	rm -rf build

@@ -4,7 +4,11 @@
 # Called by `make check` / `make deps`; needs root only when something is
 # missing.  Why each package is here is in README.md ("Dependencies").
 set -eu
-PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev libxxhash-dev socat iproute2 clang libclang-rt-14-dev"
+PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev libxxhash-dev socat iproute2"
+# the fuzz targets (libFuzzer and its sanitizer runtime)
+PKGS="$PKGS clang libclang-rt-14-dev"
+# the eBPF dirty tracker (bpf/bpf.mk): compiler, strip, skeletons, loader library
+PKGS="$PKGS llvm bpftool libbpf-dev"
 # make bench also compares against QEMU's own migration
 [ -n "${KMIG_DEPS_BENCH:-}" ] && PKGS="$PKGS qemu-system-x86"
 missing=""

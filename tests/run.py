@@ -29,6 +29,7 @@ def suites(build):
                   os.path.join(build, "bin", "kmigd")]
     yield "cli", [sys.executable, "tests/qmp/test_cli.py", "--build", build]
     yield "e2e", [sys.executable, "tests/e2e/test_migration.py", "--build", build]
+    yield "bpf", [sys.executable, "tests/bpf/run.py", "--build", build]
 
 
 def run_suite(label, cmd, env, timeout):

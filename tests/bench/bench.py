@@ -10,6 +10,7 @@ measured in the same run (absolute numbers on a shared VM mean little).
    seconds per GiB (both kmigd together), as ratios to the send() loop's.
 3. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
    measured downtime is within downtime-limit.
+3. Dirty trackers: uffd-wp against bpf on 1 GiB at 1/10/100 % dirty (bench_bpf.py).
 
 This is a benchmark, not a test: it asserts nothing but that every
 migration completed and verified.  Output: a table, and a JSON summary line.
@@ -31,6 +32,7 @@ import qmp_client  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_baseline  # noqa: E402
+import bench_bpf  # noqa: E402  (3. the uffd-wp and bpf dirty trackers, issue 9)
 
 
 class Pair:
@@ -208,7 +210,9 @@ def main():
               f"{rr:.2f}x send(); {c:.2f} CPU s/GiB = {cr:.2f}x send()")
     print(f"downtime <= {limit} ms, 256 MiB @20k pg/s   {within}/{len(downs)} runs "
           f"(median {statistics.median(downs)} ms, max {max(downs)} ms; target >= 95%)")
+    trackers = bench_bpf.run(args.build)
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
+                      "trackers": trackers,
                       "ratio": round(ratio, 3),
                       "qemu_ratio": round(qratio, 3) if qratio else None,
                       "multifd": {str(n): [round(x, 3) for x in v] for n, v in mrows.items()},

@@ -5,6 +5,7 @@
  *   kmig --qmp SOCK COMMAND [key=value ...]   run one QMP command
  *   kmig --qmp SOCK raw '{"execute": ...}'    send a request as written
  *   kmig migrate --src SOCK [--dst SOCK] URI  migrate, with live progress
+ *   kmig dirtyrate --qmp SOCK | --pid PID    dirty rate, per thread, heat map
  *
  * One command prints the reply's "return" as indented JSON and exits 0; an
  * error reply prints "kmig: Class: desc" on stderr and exits 1.  Values in
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dirtyrate_cmd.h"
 #include "migrate_cmd.h"
 #include "qmp_client.h"
 
@@ -53,7 +55,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kmig --qmp SOCK|tcp:HOST:PORT COMMAND [key=value ...]\n"
 		   "       kmig --qmp SOCK raw '{\"execute\": \"query-migrate\"}'\n"
-		   "       kmig migrate --src SOCK [--dst SOCK] [--bandwidth N] [--downtime MS] URI\n");
+		   "       kmig migrate --src SOCK [--dst SOCK] [--bandwidth N] [--downtime MS] URI\n"
+		   "       kmig dirtyrate --qmp SOCK|--pid PID [--mode M] [--calc-time S] [--svg FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -71,6 +74,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "migrate"))
 		return kmig_cmd_migrate(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "dirtyrate"))
+		return kmig_cmd_dirtyrate(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q': qmp = optarg; break;

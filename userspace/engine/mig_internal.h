@@ -59,6 +59,8 @@ struct kmig_mig {
 	bool held;
 	struct kmig_mig_event *events;
 	size_t ev_head, ev_len, ev_cap;
+	unsigned int nthreads;
+	struct kmig_mig_thread threads[KMIG_MIG_MAX_THREADS];
 };
 
 /*

@@ -268,6 +268,17 @@ bool kmig_mig_workload_busy(struct kmig_mig *m)
 	return busy;
 }
 
+int kmig_mig_peek_workload(struct kmig_mig *m,
+			   int (*fn)(struct kmig_workload *w, bool busy, void *arg), void *arg)
+{
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = m->wl ? fn(m->wl, m->wl_busy, arg) : -ENOENT;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
 struct kmig_workload *kmig_mig_borrow_workload(struct kmig_mig *m, uint32_t role, int wait_ms)
 {
 	struct timespec dl = deadline(wait_ms);
@@ -366,6 +377,7 @@ static void reset_locked(struct kmig_mig *m, enum kmig_mig_role role)
 	m->tracker[0] = 0;
 	m->transport[0] = 0;
 	memset(&m->stats, 0, sizeof(m->stats));
+	m->nthreads = 0;
 	m->stats.expected_downtime_ms = (int64_t)m->tuning.downtime_limit_ms;
 	m->start_ms = kmig_now_ms();
 	m->setup_ms = m->end_ms = 0;
@@ -463,6 +475,8 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->stats = m->stats;
 	snprintf(out->tracker, sizeof(out->tracker), "%s", m->tracker);
 	snprintf(out->transport, sizeof(out->transport), "%s", m->transport);
+	out->nthreads = m->nthreads;
+	memcpy(out->threads, m->threads, m->nthreads * sizeof(m->threads[0]));
 	if (m->role == KMIG_MIG_ROLE_DST && m->status != KMIG_MIG_COMPLETED && m->lis.ops) {
 		out->listen_unix = m->lis.uri.kind == KMIG_URI_UNIX;
 		snprintf(out->listen_host, sizeof(out->listen_host), "%s", m->lis.host);

@@ -101,6 +101,19 @@ struct kmig_mig_stats {
 	unsigned int passes;
 };
 
+#define KMIG_MIG_MAX_THREADS 64
+
+/**
+ * struct kmig_mig_thread - what one workload thread dirtied in the last pass
+ * (trackers that see who writes)
+ */
+struct kmig_mig_thread {
+	uint32_t tid;
+	char name[16];
+	uint64_t pages;
+	uint64_t pages_per_second;
+};
+
 /**
  * struct kmig_mig_info - a consistent snapshot for query-migrate / -status
  * @status:     current state
@@ -117,6 +130,7 @@ struct kmig_mig_stats {
  * @tracker:    dirty tracker in use ("" until known)
  * @transport:  channel in use ("" until known), with ",multifd=N" if so
  * @listen_*:   destination: where it listens (listen_port "" if not)
+ * @threads:    the workload's dirtying threads in the last pass, @nthreads
  */
 struct kmig_mig_info {
 	enum kmig_mig_status status;
@@ -134,6 +148,8 @@ struct kmig_mig_info {
 	char listen_host[256];
 	char listen_port[4096];
 	bool listen_unix;
+	unsigned int nthreads;
+	struct kmig_mig_thread threads[KMIG_MIG_MAX_THREADS];
 };
 
 struct kmig_mig;
@@ -158,6 +174,16 @@ void kmig_mig_set_tuning(struct kmig_mig *m, const struct kmig_tuning *t);
 int kmig_mig_attach_workload(struct kmig_mig *m, struct kmig_workload *w);
 bool kmig_mig_detach_workload(struct kmig_mig *m, struct kmig_workload *w);
 bool kmig_mig_workload_busy(struct kmig_mig *m);
+
+/*
+ * Calls @fn on the registered workload, with @busy telling whether a
+ * migration uses it meanwhile (the owner's thread; the engine's lock is
+ * held, so @fn must be quick, must not call the engine, and must not touch
+ * a busy workload's trackers).  Returns what @fn returned, or -ENOENT
+ * without a workload.
+ */
+int kmig_mig_peek_workload(struct kmig_mig *m,
+			   int (*fn)(struct kmig_workload *w, bool busy, void *arg), void *arg);
 
 /* true while a source migration is in setup/active/cancelling */
 bool kmig_mig_in_progress(struct kmig_mig *m);

@@ -188,11 +188,13 @@ static int precopy(struct kmig_src *s)
 		if (ret)
 			return ret;
 		n = kmig_src_send_dirty(s);
-		kmig_src_drop_holes(s);
 		if (n >= 0)
 			n = kmig_sender_sync(s->snd, false);
-		if (n >= 0)
-			n = kmig_src_harvest(s);
+		if (n < 0)
+			return (int)n;	/* the hole map goes once the channel threads are gone */
+		/* every run is out now: no channel thread reads the hole map any more */
+		kmig_src_drop_holes(s);
+		n = kmig_src_harvest(s);
 		if (n < 0)
 			return (int)n;
 		r.ns = kmig_now_ns() - t0;

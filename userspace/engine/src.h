@@ -66,6 +66,10 @@ struct kmig_src {
 	bool committed;
 	char err[512];
 	uint64_t zero_hash;
+	/* the trackers' per-thread counts at the last sync (trackers that know) */
+	struct kmig_track_thread thr_prev[KMIG_MIG_MAX_THREADS];
+	unsigned int nthr_prev;
+	int64_t thr_ns;
 	/* live bandwidth for query-migrate while a pass runs */
 	int64_t pass_t0_ns, rate_shown_ns;
 	uint64_t pass_bytes0;

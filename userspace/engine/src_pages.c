@@ -72,6 +72,47 @@ void kmig_src_pages_free(struct kmig_src *s)
 	}
 }
 
+/*
+ * After a sync: which threads dirtied how much since the last one, where
+ * the tracker sees who writes (the eBPF one); otherwise nothing.
+ */
+static void threads_since_last_sync(struct kmig_src *s)
+{
+	struct kmig_track_thread now[KMIG_MIG_MAX_THREADS];
+	long n = kmig_trackset_threads(&s->ts, now, KMIG_MIG_MAX_THREADS);
+	int64_t t = kmig_now_ns();
+	struct kmig_mig *m = s->m;
+
+	if (n < 0)
+		return;
+	if (n > KMIG_MIG_MAX_THREADS)
+		n = KMIG_MIG_MAX_THREADS;
+	if (s->thr_ns) {
+		pthread_mutex_lock(&m->lock);
+		m->nthreads = 0;
+		for (long i = 0; i < n; i++) {
+			uint64_t before = 0, d;
+
+			for (unsigned int j = 0; j < s->nthr_prev; j++)
+				if (s->thr_prev[j].tid == now[i].tid)
+					before = s->thr_prev[j].pages;
+			d = now[i].pages >= before ? now[i].pages - before : now[i].pages;
+			if (!d)
+				continue;
+			m->threads[m->nthreads] = (struct kmig_mig_thread){
+				.tid = now[i].tid, .pages = d,
+				.pages_per_second = (uint64_t)(d * 1e9 / (double)(t - s->thr_ns + 1)) };
+			snprintf(m->threads[m->nthreads].name, sizeof(m->threads[0].name), "%s",
+				 now[i].name);
+			m->nthreads++;
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	memcpy(s->thr_prev, now, (size_t)n * sizeof(now[0]));
+	s->nthr_prev = (unsigned int)n;
+	s->thr_ns = t;
+}
+
 long kmig_src_harvest(struct kmig_src *s)
 {
 	uint64_t sync;
@@ -87,6 +128,7 @@ long kmig_src_harvest(struct kmig_src *s)
 	sync = ++s->m->stats.dirty_sync_count;
 	s->m->stats.remaining = (uint64_t)total * KMIG_PAGE_SIZE;
 	pthread_mutex_unlock(&s->m->lock);
+	threads_since_last_sync(s);
 	/* as QEMU: one MIGRATION_PASS per dirty sync, the first during setup */
 	kmig_mig_event(s->m, KMIG_EV_PASS, (unsigned int)sync);
 	return total;

@@ -16,6 +16,7 @@
 #define KMIG_AGENT_MAX_NAMED_FDS 16
 
 struct kmig_event_sink;
+struct kmig_dirtyrate;
 
 /**
  * struct kmig_agent - one agent, as the QMP layer sees it
@@ -25,6 +26,7 @@ struct kmig_event_sink;
  * @caps:      migration capabilities, indexed by MigrationCapability
  * @incoming:  started with --incoming (defer or a URI)
  * @named_fds: descriptors kept by getfd, for fd:NAME URIs (fd -1 = free)
+ * @dirtyrate: calc-dirty-rate's measurement (qmp_dirtyrate.c), NULL until used
  */
 struct kmig_agent {
 	struct kmig_mig *mig;
@@ -36,11 +38,16 @@ struct kmig_agent {
 		char name[64];
 		int fd;
 	} named_fds[KMIG_AGENT_MAX_NAMED_FDS];
+	struct kmig_dirtyrate *dirtyrate;
 };
 
 /* defaults everywhere, no descriptors kept; pushes the tuning to @mig */
 void kmig_agent_init(struct kmig_agent *a, struct kmig_mig *mig, bool incoming);
+/* also stops a dirty-rate measurement at once */
 void kmig_agent_fini(struct kmig_agent *a);
+
+/* 0, or -1 with @err set while a dirty-rate measurement holds the workload's tracker */
+int kmig_agent_dirtyrate_check(struct kmig_agent *a, struct kmig_err *err);
 
 /* takes the descriptor getfd kept as @name (-1 if none): a URI uses it once */
 int kmig_agent_take_named_fd(struct kmig_agent *a, const char *name);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "dirtyrate.h"
 #include "qapi-events.h"
 
 void kmig_agent_init(struct kmig_agent *a, struct kmig_mig *mig, bool incoming)
@@ -28,6 +29,8 @@ void kmig_agent_fini(struct kmig_agent *a)
 		if (a->named_fds[i].fd >= 0)
 			close(a->named_fds[i].fd);
 	qapi_clear_MigrationParameters(&a->params);
+	kmig_dirtyrate_free(a->dirtyrate);	/* stops a measurement at once, joins it */
+	a->dirtyrate = NULL;
 }
 
 int kmig_agent_take_named_fd(struct kmig_agent *a, const char *name)

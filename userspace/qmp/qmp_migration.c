@@ -81,6 +81,29 @@ static void fill_ram(const struct kmig_mig_info *mi, MigrationInfo *ret)
 	r->multifd_bytes = s->multifd_bytes;
 }
 
+/* the dirtying threads of the last pass, where the tracker sees them */
+static int fill_threads(const struct kmig_mig_info *mi, MigrationInfo *ret, struct kmig_err *err)
+{
+	if (!mi->nthreads)
+		return 0;
+	ret->x_kmig_threads.v = calloc(mi->nthreads, sizeof(*ret->x_kmig_threads.v));
+	if (!ret->x_kmig_threads.v)
+		return nomem(err);
+	ret->has_x_kmig_threads = true;
+	for (unsigned int i = 0; i < mi->nthreads; i++) {
+		DirtyRateThread *t = &ret->x_kmig_threads.v[i];
+
+		t->tid = mi->threads[i].tid;
+		t->dirty_pages = mi->threads[i].pages;
+		t->pages_per_second = mi->threads[i].pages_per_second;
+		t->name = strdup(mi->threads[i].name);
+		ret->x_kmig_threads.n = i + 1;
+		if (!t->name)
+			return nomem(err);
+	}
+	return 0;
+}
+
 static int set_str(bool *has, char **dst, const char *src, struct kmig_err *err)
 {
 	if (!*src)
@@ -129,7 +152,8 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 		}
 		fill_ram(&mi, ret);
 		if (set_str(&ret->has_x_kmig_tracker, &ret->x_kmig_tracker, mi.tracker, err) ||
-		    set_str(&ret->has_x_kmig_transport, &ret->x_kmig_transport, mi.transport, err))
+		    set_str(&ret->has_x_kmig_transport, &ret->x_kmig_transport, mi.transport, err) ||
+		    fill_threads(&mi, ret, err))
 			return -1;
 		break;
 	default:
@@ -225,6 +249,8 @@ int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct 
 		return -1;
 	}
 	if (check_caps(ctx->a, err))
+		return -1;
+	if (kmig_agent_dirtyrate_check(ctx->a, err))	/* qmp_dirtyrate.c */
 		return -1;
 	if ((args->has_blk && args->blk) || (args->has_inc && args->inc)) {
 		kmig_err_generic(err, "kmig migrates memory only: block migration (blk/inc) "
@@ -340,13 +366,6 @@ int qmp_x_colo_lost_heartbeat(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
 	kmig_err_generic(err, "The feature 'colo' is not enabled");
 	return -1;
-}
-
-int qmp_query_dirty_rate(struct kmig_qmp_ctx *ctx, DirtyRateInfo *ret, struct kmig_err *err)
-{
-	ret->status = DIRTY_RATE_STATUS_UNSTARTED;
-	ret->mode = DIRTY_RATE_MEASURE_MODE_PAGE_SAMPLING;
-	return 0;
 }
 
 /* Commands of a QEMU virtual machine that have no meaning for kmig */

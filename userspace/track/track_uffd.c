@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "tracker.h"
+#include "uffd_arm.h"
 #include "uffd_compat.h"
 
 #define UFFD_TRACK_FEATURES	(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | \
@@ -500,3 +501,91 @@ const struct kmig_tracker_ops kmig_track_uffd_ops = {
 	.close = uffd_close,
 	.stats = uffd_stats,
 };
+
+/* ---- the arming code, shared with track_bpf.c (uffd_arm.h) ---- */
+
+struct kmig_uffd_arm {
+	struct uffd_range r;
+};
+
+struct kmig_uffd_arm *kmig_uffd_arm_open(pid_t pid, int uffd, uint64_t addr, uint64_t len,
+					 bool *uffd_api_done, int *err)
+{
+	struct uffd_target t = { .pid = pid, .uffd = uffd, .addr = addr, .len = len,
+				 .uffd_api_done = uffd_api_done };
+	const char *step = "alloc", *hint = NULL;
+	struct kmig_uffd_arm *a = calloc(1, sizeof(*a));
+
+	*err = a ? 0 : -ENOMEM;
+	if (a) {
+		a->r.pagemap_fd = -1;
+		*err = uffd_setup(&a->r, &t, &step, &hint);
+	}
+	if (*err) {
+		uffd_log(KMIG_LOG_ERR, "open", step, &t, *err, hint);
+		if (a)
+			uffd_teardown(&a->r, false);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+long kmig_uffd_arm_scan(struct kmig_uffd_arm *a, uint64_t *bm)
+{
+	/* exactly the uffd-wp back end's get-and-clear of one armed block */
+	return harvest_range(&a->r, bm);
+}
+
+int kmig_uffd_arm_reprotect(struct kmig_uffd_arm *a)
+{
+	struct uffd_range *p = &a->r;
+	const uint64_t end = p->t.addr + p->t.len;
+	struct pm_scan_arg s;
+	int err;
+
+	/* No output vector: the kernel's "exclusive WP" path, which only
+	 * re-protects the written pages (cheaper than collecting runs). */
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	s.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+	s.start = p->t.addr;
+	s.end = end;
+	s.category_mask = PAGE_IS_WRITTEN;
+	s.return_mask = PAGE_IS_WRITTEN;
+	while (s.start < end) {
+		uint64_t from = s.start;
+
+		if (ioctl(p->pagemap_fd, PAGEMAP_SCAN, &s) < 0) {
+			err = -errno;
+			uffd_log(err == -ESRCH ? KMIG_LOG_INFO : KMIG_LOG_ERR, "re-protect",
+				 "PAGEMAP_SCAN", &p->t, err, err == -ESRCH ? "workload gone" : NULL);
+			return err;
+		}
+		if (s.walk_end >= end)
+			break;
+		if (s.walk_end <= from || (s.walk_end & ((1ULL << p->page_shift) - 1))) {
+			uffd_log(KMIG_LOG_ERR, "re-protect", "PAGEMAP_SCAN-result", &p->t, -EIO, NULL);
+			return -EIO;
+		}
+		s.start = s.walk_end;
+	}
+	err = uffd_mm_alive(p);
+	if (err)
+		uffd_log(err == -ESRCH ? KMIG_LOG_INFO : KMIG_LOG_ERR, "re-protect", "mm-alive",
+			 &p->t, err, err == -ESRCH ? "workload gone" : NULL);
+	return err;
+}
+
+void kmig_uffd_arm_reset(struct kmig_uffd_arm *a)
+{
+	a->r.armed = false;
+}
+
+void kmig_uffd_arm_close(struct kmig_uffd_arm *a, bool quiet)
+{
+	if (!a)
+		return;
+	uffd_teardown(&a->r, quiet);
+	free(a);
+}

@@ -14,11 +14,13 @@
 #include <string.h>
 
 #include "log.h"
+#include "track_bpf.h"
 #include "tracker.h"
 
 /* In order of preference. */
 const struct kmig_tracker_ops *const kmig_trackers[] = {
 	&kmig_track_uffd_ops,
+	&kmig_track_bpf_ops,	/* named only: blind to GUP writes (track_bpf.c) */
 	NULL,
 };
 
@@ -191,15 +193,24 @@ int kmig_trackset_open(struct kmig_trackset *s, const char *name,
 	if (!any) {
 		const struct kmig_tracker_ops *ops = kmig_tracker_find(name);
 
-		ret = ops ? set_add(s, ops, t, all) : -ENOENT;
-		if (ret) {
-			snprintf(err, errlen, "dirty tracker '%s' %s: %s", name,
-				 ops ? "cannot track this workload" : "is not available",
-				 strerror(-ret));
-			return ret;
+		if (!ops) {
+			snprintf(err, errlen, "dirty tracker '%s' is not available: %s", name,
+				 strerror(ENOENT));
+			return -ENOENT;
 		}
-		set_name(s, t);
-		return 0;
+		ret = set_add(s, ops, t, all);
+		if (!ret) {
+			set_name(s, t);
+			return 0;
+		}
+		/*
+		 * Asked for by name but it cannot serve here (no privilege, no
+		 * kernel support; its own log line says which): say so and let
+		 * the best one that can track the workload, so the migration
+		 * runs.  query-migrate names the tracker actually used.
+		 */
+		kmig_log(KMIG_LOG_WARN, "track", "falling back to tracker auto: tracker %s cannot "
+			 "track pid %d: %s", name, (int)t->pid, strerror(-ret));
 	}
 	/* the best back end that serves every block */
 	for (size_t b = 0; kmig_trackers[b]; b++) {
@@ -288,6 +299,14 @@ int kmig_trackset_stats(struct kmig_trackset *s, struct kmig_track_stats *st)
 		ret = 0;
 	}
 	return ret;
+}
+
+long kmig_trackset_threads(struct kmig_trackset *s, struct kmig_track_thread *out, size_t n)
+{
+	for (unsigned int k = 0; k < s->n; k++)
+		if (s->tr[k].ops->threads)
+			return s->tr[k].ops->threads(&s->tr[k], out, n);
+	return -ENOTSUP;
 }
 
 void kmig_trackset_close(struct kmig_trackset *s)

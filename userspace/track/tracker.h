@@ -74,6 +74,19 @@ struct kmig_track_stats {
 	uint64_t last_harvest_ns;
 };
 
+/**
+ * struct kmig_track_thread - what one thread of the workload dirtied, for
+ * back ends that see who writes
+ * @tid:   thread id (in the workload's pid namespace)
+ * @pages: pages it dirtied first, summed since the tracker opened
+ * @name:  its name when it first dirtied a page
+ */
+struct kmig_track_thread {
+	uint32_t tid;
+	uint64_t pages;
+	char name[16];
+};
+
 struct kmig_tracker;
 
 /**
@@ -95,6 +108,8 @@ struct kmig_tracker;
  * @close:   undo open; accepts a half-opened tracker; the workload keeps
  *           running unaffected.
  * @stats:   optional: fills @st; 0 or -errno.
+ * @threads: optional: up to @n of the threads that dirtied pages, into
+ *           @out; returns how many there are (may exceed @n) or -errno.
  */
 struct kmig_tracker_ops {
 	const char *name;
@@ -103,6 +118,7 @@ struct kmig_tracker_ops {
 	long (*harvest)(struct kmig_tracker *tr, uint64_t *const *bitmaps);
 	void (*close)(struct kmig_tracker *tr);
 	int (*stats)(struct kmig_tracker *tr, struct kmig_track_stats *st);
+	long (*threads)(struct kmig_tracker *tr, struct kmig_track_thread *out, size_t n);
 };
 
 /**
@@ -171,6 +187,8 @@ long kmig_trackset_harvest(struct kmig_trackset *s, uint64_t *const *bitmaps, ch
 			   size_t errlen);
 /* sums every tracker's stats; 0, or -ENOTSUP if none has a stats hook */
 int kmig_trackset_stats(struct kmig_trackset *s, struct kmig_track_stats *st);
+/* the threads that dirtied pages, from the first tracker that knows; -ENOTSUP if none */
+long kmig_trackset_threads(struct kmig_trackset *s, struct kmig_track_thread *out, size_t n);
 void kmig_trackset_close(struct kmig_trackset *s);
 
 #endif
