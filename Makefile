@@ -39,7 +39,7 @@ GEN       := $(BUILD)/qapi
 INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd \
 	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -Itests/fuzz -I$(GEN)
 CFLAGS    += $(CFLAGS_BASE) $(INCLUDES)
-LDLIBS    += $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) -lpthread
+LDLIBS    += $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) -lz -lzstd -lpthread
 
 SCHEMA    := qapi/schema/kmig.json
 SCHEMA_SRC:= $(wildcard qapi/schema/*.json)
@@ -53,8 +53,9 @@ UTIL_SRC  := userspace/util/log.c userspace/util/loop.c userspace/util/json_stre
 QMP_SRC   := userspace/qmp/qapi_rt.c userspace/qmp/qmp_server.c userspace/qmp/qmp_control.c \
 	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c userspace/qmp/qmp_agent.c
 ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/src_pages.c \
-	userspace/engine/sender.c userspace/engine/retpath.c userspace/engine/policy.c \
-	userspace/engine/codec_raw.c userspace/engine/dst.c userspace/engine/dst_recv.c \
+	userspace/engine/sender.c userspace/engine/retpath.c userspace/engine/converge.c \
+	userspace/engine/batch.c userspace/engine/codec_raw.c userspace/engine/codec_zlib.c \
+	userspace/engine/codec_zstd.c userspace/engine/dst.c userspace/engine/dst_recv.c \
 	userspace/engine/block.c userspace/engine/ratelimit.c \
 	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
 XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \

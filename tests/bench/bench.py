@@ -158,6 +158,9 @@ def main():
     ap.add_argument("--multifd-rounds", type=int, default=3)
     args = ap.parse_args()
     binpath = os.path.join(args.build, "bin")
+    # a terminated bench still stops its agents and workloads (the finally blocks)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
 
     base, mig, qemu = [], [], []
     for r in range(args.rounds):

@@ -13,7 +13,7 @@ BLOCK = struct.Struct("<64sQ")           # name, size
 REC = struct.Struct("<HBBHHIIQII")       # type, enc, flags, chan, reserved, block, count,
                                          # offset, len, reserved2
 PAGES, PASS, STATE, END = 1, 3, 4, 5
-ENC_RAW, ENC_ZERO = 0, 1
+ENC_RAW, ENC_ZERO, ENC_XBZRLE, ENC_ZLIB, ENC_ZSTD = 0, 1, 2, 3, 4
 PAGE = 4096
 
 
@@ -75,3 +75,8 @@ def bad_offset(data, recs, blocks):
     new_off = blocks[first.block][1] + 16 * PAGE
     struct.pack_into("<Q", buf, first.pos + 16, new_off)
     return bytes(buf), new_off
+
+
+def set_count(buf, rec, count):
+    """Makes record @rec (in bytearray @buf) claim @count pages."""
+    struct.pack_into("<I", buf, rec.pos + 12, count)

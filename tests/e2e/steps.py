@@ -29,15 +29,16 @@ def start_pair(h, tag, size, src_ns=None, dst_ns=None, **src_opts):
     src = h.kmigd(tag + "-src", netns=src_ns)
     dst = h.kmigd(tag + "-dst", incoming=True, netns=dst_ns)
     sdg = h.dirtygen(tag + "-sdg", src, size=size, wait=False, **src_opts)
-    ddg = h.dirtygen(tag + "-ddg", dst, size=size, role="dst", wait=False)
+    ddg = h.dirtygen(tag + "-ddg", dst, size=size, role="dst", wait=False,
+                     content=src_opts.get("content"))
     h.wait_registered(sdg)
     h.wait_registered(ddg)
     return src, dst, sdg, ddg
 
 
-def fresh_dst(h, tag, size, netns=None):
+def fresh_dst(h, tag, size, netns=None, content=None):
     dst = h.kmigd(tag + "-dst", incoming=True, netns=netns)
-    ddg = h.dirtygen(tag + "-ddg", dst, size=size, role="dst")
+    ddg = h.dirtygen(tag + "-ddg", dst, size=size, role="dst", content=content)
     return dst, ddg
 
 

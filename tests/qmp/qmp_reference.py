@@ -78,6 +78,8 @@ CAPABILITIES = [
     "release-ram", "block", "return-path", "pause-before-switchover", "multifd", "dirty-bitmaps",
     "postcopy-blocktime", "late-block-activate", "x-ignore-shared", "validate-uuid", "background-snapshot",
     "zero-copy-send", "postcopy-preempt",
+    # kmig differs on purpose: its own extension, off like the rest
+    "x-kmig-downtime-guarantee",
 ]
 DEFAULT_CAPS = [{"state": False, "capability": c} for c in CAPABILITIES]
 

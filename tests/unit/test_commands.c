@@ -254,15 +254,15 @@ static void test_unimplemented_capability_refused(void **state)
 	char *r;
 
 	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": [{\"capability\": "
-				"\"auto-converge\", \"state\": true}]}", NULL), "");
+				"\"block\", \"state\": true}]}", NULL), "");
 	assert_string_equal(run("migrate", "{\"uri\": \"tcp:127.0.0.1:1\"}", NULL),
-			    "Capability 'auto-converge' is not implemented by kmig yet; "
+			    "Capability 'block' is not implemented by kmig yet; "
 			    "disable it to migrate");
 	assert_string_equal(run("query-migrate", NULL, &r), "");
 	assert_string_equal(r, "{}");	/* refused before anything started */
 	free(r);
 	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": [{\"capability\": "
-				"\"auto-converge\", \"state\": false}, {\"capability\": "
+				"\"block\", \"state\": false}, {\"capability\": "
 				"\"events\", \"state\": true}, {\"capability\": "
 				"\"return-path\", \"state\": true}]}", NULL), "");
 	assert_string_equal(run("migrate", "{\"uri\": \"no-such-proto:x\"}", NULL),

@@ -24,8 +24,9 @@ struct kmig_batch;
  * @enc:     the wire encoding it produces (enum kmig_wire_enc); a codec
  *           may also fall back to KMIG_ENC_RAW records for pages that do
  *           not shrink
- * @enc_init/@enc_fini: per-channel source state in *@priv; init returns 0
- *           or -errno; fini accepts NULL
+ * @level_min/@level_max: the compression levels it takes (0 and 0: none)
+ * @enc_init/@enc_fini: per-channel source state in *@priv for compression
+ *           level @level; init returns 0 or -errno; fini accepts NULL
  * @encode:  source: appends records for the @n (1..KMIG_WIRE_MAX_RUN)
  *           non-zero pages @src of block @blk starting at page @first to
  *           @b (kmig_batch_add); 0 or -errno
@@ -37,7 +38,8 @@ struct kmig_batch;
 struct kmig_codec_ops {
 	const char *name;
 	uint8_t enc;
-	int (*enc_init)(void **priv);
+	int level_min, level_max;
+	int (*enc_init)(void **priv, int level);
 	void (*enc_fini)(void *priv);
 	int (*encode)(void *priv, struct kmig_batch *b, uint32_t blk, uint64_t first, uint32_t n,
 		      const uint8_t *src);
@@ -48,6 +50,8 @@ struct kmig_codec_ops {
 };
 
 extern const struct kmig_codec_ops kmig_codec_raw;
+extern const struct kmig_codec_ops kmig_codec_zlib;
+extern const struct kmig_codec_ops kmig_codec_zstd;
 
 /* the codec for wire encoding @enc, or NULL (ZERO and unknown encodings) */
 const struct kmig_codec_ops *kmig_codec_for(uint8_t enc);

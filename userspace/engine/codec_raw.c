@@ -12,7 +12,14 @@
 #include "codec.h"
 #include "pagehash.h"
 
-static int raw_init(void **priv)
+static int raw_enc_init(void **priv, int level)
+{
+	(void)level;
+	*priv = NULL;
+	return 0;
+}
+
+static int raw_dec_init(void **priv)
 {
 	*priv = NULL;
 	return 0;
@@ -50,10 +57,10 @@ static int raw_decode(void *priv, const struct kmig_wire_rec *r, const uint8_t *
 const struct kmig_codec_ops kmig_codec_raw = {
 	.name = "raw",
 	.enc = KMIG_ENC_RAW,
-	.enc_init = raw_init,
+	.enc_init = raw_enc_init,
 	.enc_fini = raw_fini,
 	.encode = raw_encode,
-	.dec_init = raw_init,
+	.dec_init = raw_dec_init,
 	.dec_fini = raw_fini,
 	.decode = raw_decode,
 };
@@ -62,6 +69,8 @@ const struct kmig_codec_ops *kmig_codec_for(uint8_t enc)
 {
 	static const struct kmig_codec_ops *const table[KMIG_ENC_MAX] = {
 		[KMIG_ENC_RAW] = &kmig_codec_raw,
+		[KMIG_ENC_ZLIB] = &kmig_codec_zlib,
+		[KMIG_ENC_ZSTD] = &kmig_codec_zstd,
 	};
 
 	return enc < KMIG_ENC_MAX ? table[enc] : NULL;

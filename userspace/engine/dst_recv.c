@@ -80,7 +80,8 @@ static int rd(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what)
 int kmig_dst_read_header(struct kmig_dst *d, struct kmig_wire_block *tab)
 {
 	struct kmig_wire_hdr *h = &d->hdr;
-	const uint64_t known = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO;
+	const uint64_t known = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO | 1u << KMIG_ENC_ZLIB |
+			       1u << KMIG_ENC_ZSTD;
 	int ret = rd(&d->rx[0], h, sizeof(*h), "the header");
 
 	if (ret)

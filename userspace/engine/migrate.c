@@ -36,7 +36,10 @@ struct kmig_mig *kmig_mig_new(const struct kmig_mig_hooks *hooks, void *opaque)
 	m->hooks = hooks;
 	m->opaque = opaque;
 	m->tuning.max_bandwidth = 128ull << 20;
-	m->tuning.downtime_limit_ms = 300;
+	m->tuning.conv = (struct kmig_converge_cfg){
+		.downtime_limit_ms = 300, .trigger_threshold = 50, .throttle_initial = 20,
+		.throttle_increment = 10, .max_throttle = 99,
+	};
 	return m;
 }
 
@@ -378,7 +381,7 @@ static void reset_locked(struct kmig_mig *m, enum kmig_mig_role role)
 	m->transport[0] = 0;
 	memset(&m->stats, 0, sizeof(m->stats));
 	m->nthreads = 0;
-	m->stats.expected_downtime_ms = (int64_t)m->tuning.downtime_limit_ms;
+	m->stats.expected_downtime_ms = (int64_t)m->tuning.conv.downtime_limit_ms;
 	m->start_ms = kmig_now_ms();
 	m->setup_ms = m->end_ms = 0;
 }

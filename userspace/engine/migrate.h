@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "converge.h"
 #include "uri.h"
 
 struct kmig_workload;
@@ -63,7 +64,13 @@ struct kmig_mig_hooks {
 /** struct kmig_tuning - parameters the engine reads while it runs */
 struct kmig_tuning {
 	uint64_t max_bandwidth;		/* bytes/s, 0 = unlimited */
-	uint64_t downtime_limit_ms;
+	struct kmig_converge_cfg conv;	/* downtime limit, auto-converge, guarantee */
+};
+
+/** struct kmig_codec_cfg - a page encoding (enum kmig_wire_enc) and its level */
+struct kmig_codec_cfg {
+	uint8_t enc;
+	int level;
 };
 
 /**
@@ -71,11 +78,18 @@ struct kmig_tuning {
  * @uri:      where to (source) or from (destination)
  * @channels: multifd data channels (0: pages travel on the main channel)
  * @tracker:  "auto" or a tracker back end's name (source)
+ * @main_codec: how pages on the main channel are encoded (capability compress)
+ * @lanes:    encoder threads sharing the main channel (compress-threads;
+ *            0: the migration thread encodes); only without @channels
+ * @data_codec: how pages on the data channels are encoded (multifd-compression)
  */
 struct kmig_mig_config {
 	struct kmig_uri uri;
 	unsigned int channels;
 	char tracker[32];
+	struct kmig_codec_cfg main_codec;
+	unsigned int lanes;
+	struct kmig_codec_cfg data_codec;
 };
 
 /**
@@ -99,6 +113,13 @@ struct kmig_mig_stats {
 	int64_t expected_downtime_ms;
 	int64_t downtime_ms;
 	unsigned int passes;
+	unsigned int throttle_pct;	/* auto-converge's throttle now (0: none) */
+	bool compressing;		/* a compressing codec is in use */
+	uint64_t comp_pages;		/* pages that went compressed */
+	uint64_t comp_bytes;		/* ... and their compressed bytes */
+	uint64_t comp_offered;		/* pages handed to the compressing threads */
+	uint64_t comp_busy;		/* times a run waited for a busy thread */
+	char converge_why[256];		/* why it has not switched over yet */
 };
 
 #define KMIG_MIG_MAX_THREADS 64

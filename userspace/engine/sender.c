@@ -6,6 +6,11 @@
  * hands runs of non-zero pages to the channel's codec.  Batches go out
  * when a MiB of payload has gathered, rate-limited, and count as
  * transferred once the channel took them.
+ *
+ * Who encodes: the migration thread itself (one channel), a thread per
+ * data channel (multifd), or, with compression on the main channel,
+ * "lanes": encoder threads that each compress their own runs and take
+ * turns writing whole batches to the main channel.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "codec.h"
 #include "log.h"
 #include "pagehash.h"
@@ -21,19 +27,7 @@
 #include "sender.h"
 #include "src.h"
 
-#define BATCH_RECS  (KMIG_WIRE_MAX_RUN + 8)	/* a codec may add n + 1 per call */
-#define BATCH_BYTES (1u << 20)			/* flush at this much payload */
 #define QUEUE_LEN   64				/* runs waiting per data channel */
-
-struct kmig_batch {
-	uint16_t chan;
-	unsigned int n;
-	struct kmig_wire_rec rec[BATCH_RECS];
-	struct kmig_tx tx[BATCH_RECS];
-	uint8_t *buf[BATCH_RECS];	/* scratch payload of slot i (codecs) */
-	size_t cap[BATCH_RECS];
-	uint64_t bytes, normal, zero;
-};
 
 enum work_kind { W_RUN, W_SYNC };
 
@@ -45,11 +39,12 @@ struct work {
 	bool last;
 };
 
-/** struct chan_tx - one channel's sending side */
+/** struct chan_tx - one channel's sending side (or one lane of the main channel) */
 struct chan_tx {
 	struct kmig_sender *snd;
 	struct kmig_chan *c;
 	bool data;
+	bool lane;
 	struct kmig_batch b;
 	const struct kmig_codec_ops *codec;
 	void *cpriv;
@@ -63,8 +58,9 @@ struct chan_tx {
 
 struct kmig_sender {
 	struct kmig_src *s;
-	unsigned int nct;		/* ct[0] main, ct[1..nct) data channels */
+	unsigned int nct;		/* ct[0] main, ct[1..nct) data channels or lanes */
 	struct chan_tx *ct;
+	pthread_mutex_t main_lock;	/* one batch at a time on the main channel */
 	bool threaded;
 	unsigned int next;		/* round robin over the data channels */
 	uint64_t sync;
@@ -73,41 +69,6 @@ struct kmig_sender {
 	bool stop;
 	int failed;
 };
-
-/* ---- batches (also the codecs' side of codec.h) ---- */
-
-struct kmig_wire_rec *kmig_batch_add(struct kmig_batch *b, uint8_t enc, const void *payload,
-				     uint32_t len)
-{
-	struct kmig_wire_rec *r;
-
-	if (b->n == BATCH_RECS)
-		return NULL;
-	r = &b->rec[b->n];
-	*r = (struct kmig_wire_rec){ .type = KMIG_REC_PAGES, .enc = enc, .chan = b->chan,
-				     .len = len };
-	b->tx[b->n] = (struct kmig_tx){ .hdr = r, .payload = payload, .len = len };
-	b->n++;
-	b->bytes += sizeof(*r) + len;
-	return r;
-}
-
-uint8_t *kmig_batch_buf(struct kmig_batch *b, size_t cap)
-{
-	unsigned int i = b->n;
-
-	if (i == BATCH_RECS)
-		return NULL;
-	if (b->cap[i] < cap) {
-		uint8_t *p = realloc(b->buf[i], cap);
-
-		if (!p)
-			return NULL;
-		b->buf[i] = p;
-		b->cap[i] = cap;
-	}
-	return b->buf[i];
-}
 
 /* ---- sending ---- */
 
@@ -125,17 +86,13 @@ static uint64_t rate_share(struct chan_tx *ct)
 	return rate && rate / ways ? rate / ways : rate;
 }
 
-/* sends the batch and waits until the channel let go of it; 0 or -errno */
-static int flush(struct chan_tx *ct)
+/* writes the batch and waits until the channel let go of it; 0 or -errno */
+static int send_batch(struct chan_tx *ct)
 {
 	struct kmig_src *s = ct->snd->s;
 	struct kmig_batch *b = &ct->b;
 	unsigned int done = 0;
 
-	if (!b->n)
-		return 0;
-	if (!kmig_ratelimit_wait(&ct->rl, b->bytes, rate_share(ct), &s->m->cancel))
-		return -ECANCELED;
 	while (done < b->n) {
 		long k = kmig_chan_send(ct->c, b->tx + done, b->n - done);
 
@@ -150,9 +107,31 @@ static int flush(struct chan_tx *ct)
 			return -ECANCELED;
 		sched_yield();
 	}
+	return 0;
+}
+
+/* sends the batch, rate-limited, and counts it; 0 or -errno */
+static int flush(struct chan_tx *ct)
+{
+	struct kmig_src *s = ct->snd->s;
+	struct kmig_batch *b = &ct->b;
+	int ret;
+
+	if (!b->n)
+		return 0;
+	if (!kmig_ratelimit_wait(&ct->rl, b->bytes, rate_share(ct), &s->m->cancel))
+		return -ECANCELED;
+	if (!ct->data)
+		pthread_mutex_lock(&ct->snd->main_lock);
+	ret = send_batch(ct);
+	if (!ct->data)
+		pthread_mutex_unlock(&ct->snd->main_lock);
+	if (ret)
+		return ret;
 	kmig_src_account(s, b->bytes, b->normal, b->zero, ct->data);
-	b->n = 0;
-	b->bytes = b->normal = b->zero = 0;
+	if (ct->codec->enc != KMIG_ENC_RAW)
+		kmig_src_account_codec(s, b->coded, b->coded_bytes, b->normal, 0);
+	kmig_batch_reset(b);
 	return 0;
 }
 
@@ -186,7 +165,7 @@ static int put_run(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
 			sb->hash[j] = zero ? s->zero_hash : kmig_page_hash(base + (j << KMIG_PAGE_SHIFT));
 			j++;
 		}
-		if (BATCH_RECS - ct->b.n < (j - i) + 1 && (ret = flush(ct)))
+		if (KMIG_BATCH_RECS - ct->b.n < (j - i) + 1 && (ret = flush(ct)))
 			return ret;
 		if (zero) {
 			ret = zero_rec(ct, blk, i, (uint32_t)(j - i));
@@ -197,13 +176,20 @@ static int put_run(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
 						base + (i << KMIG_PAGE_SHIFT));
 			if (!ret && ct->b.n == before)
 				ret = -EPROTO;	/* a codec must emit something */
-			for (unsigned int k = before; k < ct->b.n; k++)
-				ct->b.normal += ct->b.rec[k].count;
+			for (unsigned int k = before; k < ct->b.n; k++) {
+				const struct kmig_wire_rec *r = &ct->b.rec[k];
+
+				ct->b.normal += r->count;
+				if (r->enc != KMIG_ENC_RAW) {
+					ct->b.coded += r->count;
+					ct->b.coded_bytes += r->len;
+				}
+			}
 		}
 		if (ret)
 			return kmig_src_fail(s, ret, "cannot encode pages: %s", strerror(-ret));
 		i = j;
-		if (ct->b.bytes >= BATCH_BYTES && (ret = flush(ct)))
+		if (ct->b.bytes >= KMIG_BATCH_BYTES && (ret = flush(ct)))
 			return ret;
 		if (s->m->cancel)
 			return -ECANCELED;
@@ -218,6 +204,8 @@ static int put_sync(struct chan_tx *ct, uint64_t no, bool last)
 				   .flags = last ? KMIG_SYNC_F_LAST : 0 };
 	int ret = flush(ct);
 
+	if (ct->lane)
+		return ret;	/* the main channel is in order: no SYNC record needed */
 	if (!ret)
 		ret = kmig_chan_send_rec(ct->c, &r, NULL);
 	if (ret && ret != -ECANCELED)
@@ -269,9 +257,12 @@ static void *chan_main(void *arg)
 
 static int push(struct kmig_sender *snd, struct chan_tx *ct, struct work w)
 {
+	bool busy;
 	int ret;
 
 	pthread_mutex_lock(&snd->lock);
+	/* a full queue: the thread is busy (counted for compressing threads) */
+	busy = ct->qn == QUEUE_LEN && w.kind == W_RUN && ct->codec->enc != KMIG_ENC_RAW;
 	while (!snd->failed && ct->qn == QUEUE_LEN && !snd->s->m->cancel)
 		pthread_cond_wait(&snd->cond, &snd->lock);
 	ret = snd->failed ? snd->failed : snd->s->m->cancel ? -ECANCELED : 0;
@@ -281,6 +272,8 @@ static int push(struct kmig_sender *snd, struct chan_tx *ct, struct work w)
 		pthread_cond_broadcast(&snd->cond);
 	}
 	pthread_mutex_unlock(&snd->lock);
+	if (busy)
+		kmig_src_account_codec(snd->s, 0, 0, 0, 1);
 	return ret;
 }
 
@@ -303,8 +296,11 @@ int kmig_sender_ctrl(struct kmig_sender *snd, struct kmig_wire_rec *r, const voi
 	int ret = flush(ct);
 
 	r->chan = 0;
-	if (!ret)
+	if (!ret) {
+		pthread_mutex_lock(&snd->main_lock);
 		ret = kmig_chan_send_rec(ct->c, r, payload);
+		pthread_mutex_unlock(&snd->main_lock);
+	}
 	if (ret && ret != -ECANCELED)
 		return kmig_src_fail(snd->s, ret, "failed to write the migration stream: %s",
 				     strerror(-ret));
@@ -347,8 +343,7 @@ static void ct_fini(struct chan_tx *ct)
 {
 	if (ct->codec)
 		ct->codec->enc_fini(ct->cpriv);
-	for (unsigned int i = 0; i < BATCH_RECS; i++)
-		free(ct->b.buf[i]);
+	kmig_batch_fini(&ct->b);
 }
 
 void kmig_sender_free(struct kmig_sender *snd)
@@ -366,54 +361,87 @@ void kmig_sender_free(struct kmig_sender *snd)
 	}
 	pthread_cond_destroy(&snd->cond);
 	pthread_mutex_destroy(&snd->lock);
+	pthread_mutex_destroy(&snd->main_lock);
 	free(snd->ct);
 	free(snd);
 }
 
+/* the codec @cfg names, or NULL with @s failed */
+static const struct kmig_codec_ops *codec_of(struct kmig_src *s, const struct kmig_codec_cfg *cfg)
+{
+	const struct kmig_codec_ops *c = kmig_codec_for(cfg->enc);
+
+	if (!c || (c->enc != KMIG_ENC_RAW && (cfg->level < c->level_min ||
+					       cfg->level > c->level_max))) {
+		kmig_src_fail(s, -EINVAL, "page encoding %u at level %d is not supported", cfg->enc,
+			      cfg->level);
+		return NULL;
+	}
+	return c;
+}
+
+static int ct_init(struct kmig_sender *snd, struct chan_tx *ct, struct kmig_chan *c, bool data,
+		   bool lane, const struct kmig_codec_cfg *cfg)
+{
+	struct kmig_src *s = snd->s;
+	const struct kmig_codec_ops *codec = codec_of(s, cfg);
+	int ret;
+
+	ct->snd = snd;
+	ct->c = c;
+	ct->data = data;
+	ct->lane = lane;
+	ct->b.chan = (uint16_t)c->id;
+	if (!codec)
+		return -EINVAL;
+	ret = codec->enc_init(&ct->cpriv, cfg->level);
+	if (ret)
+		return kmig_src_fail(s, ret, "cannot set up the %s codec: %s", codec->name,
+				     strerror(-ret));
+	ct->codec = codec;
+	if (snd->threaded && (data || lane)) {
+		ret = -pthread_create(&ct->thr, NULL, chan_main, ct);
+		if (ret)
+			return kmig_src_fail(s, ret, "cannot start a channel thread: %s",
+					     strerror(-ret));
+		ct->thr_live = true;
+	}
+	return 0;
+}
+
 int kmig_sender_new(struct kmig_sender **out, struct kmig_src *s)
 {
+	const struct kmig_mig_config *cfg = &s->m->cfg;
+	unsigned int lanes = s->nchans > 1 ? 0 : cfg->lanes;
 	struct kmig_sender *snd = calloc(1, sizeof(*snd));
 	int ret = 0;
 
 	*out = NULL;
 	if (snd)
-		snd->ct = calloc(s->nchans, sizeof(*snd->ct));
+		snd->ct = calloc(s->nchans + lanes, sizeof(*snd->ct));
 	if (!snd || !snd->ct) {
 		free(snd);
 		return kmig_src_fail(s, -ENOMEM, "out of memory for the channel senders");
 	}
 	snd->s = s;
-	snd->nct = s->nchans;
-	snd->threaded = s->nchans > 1;
+	snd->nct = s->nchans + lanes;
+	snd->threaded = snd->nct > 1;
 	pthread_mutex_init(&snd->lock, NULL);
+	pthread_mutex_init(&snd->main_lock, NULL);
 	pthread_cond_init(&snd->cond, NULL);
-	for (unsigned int i = 0; i < snd->nct && !ret; i++) {
-		struct chan_tx *ct = &snd->ct[i];
-
-		ct->snd = snd;
-		ct->c = &s->chans[i];
-		ct->data = i > 0;
-		ct->b.chan = (uint16_t)ct->c->id;
-		ct->codec = &kmig_codec_raw;
-		ret = ct->codec->enc_init(&ct->cpriv);
-		if (ret) {
-			ct->codec = NULL;
-			kmig_src_fail(s, ret, "cannot set up the %s codec: %s", kmig_codec_raw.name,
-				      strerror(-ret));
-			break;
-		}
-		if (snd->threaded && i > 0) {
-			ret = -pthread_create(&ct->thr, NULL, chan_main, ct);
-			if (ret)
-				kmig_src_fail(s, ret, "cannot start a channel thread: %s",
-					      strerror(-ret));
-			ct->thr_live = !ret;
-		}
-	}
+	ret = ct_init(snd, &snd->ct[0], &s->chans[0], false, false, &cfg->main_codec);
+	for (unsigned int i = 1; i < s->nchans && !ret; i++)
+		ret = ct_init(snd, &snd->ct[i], &s->chans[i], true, false, &cfg->data_codec);
+	for (unsigned int i = 1; i <= lanes && !ret; i++)
+		ret = ct_init(snd, &snd->ct[i], &s->chans[0], false, true, &cfg->main_codec);
 	if (ret) {
 		kmig_sender_free(snd);
 		return ret;
 	}
+	pthread_mutex_lock(&s->m->lock);
+	s->m->stats.compressing = (s->nchans > 1 ? cfg->data_codec.enc : cfg->main_codec.enc) !=
+				  KMIG_ENC_RAW;
+	pthread_mutex_unlock(&s->m->lock);
 	*out = snd;
 	return 0;
 }

@@ -3,7 +3,8 @@
  * src.c: the source side of a migration, start to end.  Connects the main
  * channel (and the data channels with multifd), arms the dirty trackers,
  * sends every page, then keeps sending what the workload dirtied until the
- * policy says the rest fits the downtime limit; then stops the workload,
+ * convergence policy (converge.h) says the rest fits the downtime limit,
+ * throttling the workload meanwhile with auto-converge; then stops it,
  * sends the last pages, its device state and per-block checksums, and
  * hands over.  Any failure or cancel before the hand-over resumes the
  * workload on the source, its memory untouched (the source only reads it).
@@ -17,7 +18,6 @@
 
 #include "log.h"
 #include "pagehash.h"
-#include "policy.h"
 #include "sender.h"
 #include "src.h"
 
@@ -38,6 +38,19 @@ int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
 	}
 	pthread_mutex_unlock(&s->m->lock);
 	return ret;
+}
+
+void kmig_src_account_codec(struct kmig_src *s, uint64_t pages, uint64_t bytes,
+			    uint64_t offered, uint64_t busy)
+{
+	struct kmig_mig_stats *st = &s->m->stats;
+
+	pthread_mutex_lock(&s->m->lock);
+	st->comp_pages += pages;
+	st->comp_bytes += bytes;
+	st->comp_offered += offered;
+	st->comp_busy += busy;
+	pthread_mutex_unlock(&s->m->lock);
 }
 
 void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint64_t zero,
@@ -119,7 +132,9 @@ static int send_header(struct kmig_src *s, uint64_t session)
 	msg.h = (struct kmig_wire_hdr){ .magic = KMIG_WIRE_MAGIC, .version = KMIG_WIRE_VERSION,
 					.page_size = KMIG_WIRE_PAGE_SIZE, .nblocks = s->nblk,
 					.nchannels = s->m->cfg.channels, .session = session,
-					.encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO };
+					.encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO |
+						     1u << s->m->cfg.main_codec.enc |
+						     1u << s->m->cfg.data_codec.enc };
 	for (unsigned int i = 0; i < s->nblk; i++) {
 		snprintf(msg.tab[i].name, sizeof(msg.tab[i].name), "%s", s->blk[i].b->name);
 		msg.tab[i].size = s->blk[i].b->size;
@@ -162,18 +177,66 @@ static int open_data_chans(struct kmig_src *s, uint64_t session)
 
 /* ---- passes ---- */
 
+/* tells the workload its throttle when it changed; a workload that cannot be told is logged */
+static void apply_throttle(struct kmig_src *s, unsigned int pct)
+{
+	int ret;
+
+	if (pct == s->throttle)
+		return;
+	ret = s->wl->ops->throttle ? s->wl->ops->throttle(s->wl, pct) : -EOPNOTSUPP;
+	if (ret) {
+		kmig_log(KMIG_LOG_WARN, "converge", "could not throttle the workload to %u%%: %s",
+			 pct, strerror(-ret));
+		return;
+	}
+	kmig_log(KMIG_LOG_INFO, "converge", "workload throttle %u%% -> %u%%", s->throttle, pct);
+	s->throttle = pct;
+	pthread_mutex_lock(&s->m->lock);
+	s->m->stats.throttle_pct = pct;
+	pthread_mutex_unlock(&s->m->lock);
+}
+
+/* after a pass's sync: its statistics, and the policy's word; true to switch over */
+static bool after_pass(struct kmig_src *s, int64_t t0, uint64_t sent0, uint64_t dirty)
+{
+	struct kmig_mig *m = s->m;
+	int64_t ns = kmig_now_ns() - t0;
+	uint64_t now_sent = transferred(s), sent = now_sent - sent0;
+	struct kmig_sync_sample smp = {
+		.now_ms = kmig_now_ms(), .transferred = now_sent, .dirty_pages = dirty,
+		.bandwidth = (uint64_t)(sent * 1e9 / (double)(ns + 1)),
+	};
+	struct kmig_converge_cfg cfg;
+	bool go;
+
+	pthread_mutex_lock(&m->lock);
+	m->stats.mbps = smp.bandwidth * 8.0 / 1e6;
+	m->stats.pages_per_second = (uint64_t)(sent / KMIG_PAGE_SIZE * 1e9 / (double)(ns + 1));
+	m->stats.dirty_pages_rate = (uint64_t)(dirty * 1e9 / (double)(ns + 1));
+	m->stats.expected_downtime_ms = smp.bandwidth ?
+		(int64_t)(dirty * KMIG_PAGE_SIZE * 1000 / smp.bandwidth) : 0;
+	cfg = m->tuning.conv;
+	pthread_mutex_unlock(&m->lock);
+	go = kmig_converge_sync(&s->conv, &cfg, &smp);
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->stats.converge_why, sizeof(m->stats.converge_why), "%s", s->conv.why);
+	pthread_mutex_unlock(&m->lock);
+	if (!go)
+		apply_throttle(s, s->conv.throttle);
+	return go;
+}
+
 /* the precopy passes; returns 0 once the policy says switch over */
 static int precopy(struct kmig_src *s)
 {
 	struct kmig_mig *m = s->m;
 
+	kmig_converge_init(&s->conv, kmig_now_ms(), transferred(s));
 	for (unsigned int pass = 1;; pass++) {
 		struct kmig_wire_rec rec = { .type = KMIG_REC_PASS, .offset = pass };
-		struct kmig_pass_result r = { .pass = pass };
-		struct kmig_tuning t;
 		int64_t t0 = kmig_now_ns();
 		uint64_t sent0 = transferred(s);
-		char why[256] = "";
 		long n;
 		int ret;
 
@@ -197,25 +260,14 @@ static int precopy(struct kmig_src *s)
 		n = kmig_src_harvest(s);
 		if (n < 0)
 			return (int)n;
-		r.ns = kmig_now_ns() - t0;
-		r.sent_bytes = transferred(s) - sent0;
-		r.dirty_pages = (uint64_t)n;
-		r.bandwidth = (uint64_t)(r.sent_bytes * 1e9 / (double)(r.ns + 1));
-		pthread_mutex_lock(&m->lock);
-		m->stats.mbps = r.bandwidth * 8.0 / 1e6;
-		m->stats.pages_per_second = (uint64_t)(r.sent_bytes / KMIG_PAGE_SIZE * 1e9 /
-						       (double)(r.ns + 1));
-		m->stats.dirty_pages_rate = (uint64_t)(r.dirty_pages * 1e9 / (double)(r.ns + 1));
-		m->stats.expected_downtime_ms = r.bandwidth ?
-			(int64_t)(r.dirty_pages * KMIG_PAGE_SIZE * 1000 / r.bandwidth) : 0;
-		t = m->tuning;
-		pthread_mutex_unlock(&m->lock);
-		if (kmig_policy_threshold.after_pass(&r, &t, why, sizeof(why)))
+		if (after_pass(s, t0, sent0, (uint64_t)n))
 			return 0;
-		kmig_log(KMIG_LOG_DEBUG, "precopy", "pass=%u again: %s", pass, why);
+		kmig_log(KMIG_LOG_DEBUG, "precopy", "pass=%u again: %s", pass, s->conv.why);
 		/* a destination that failed says so on the return path */
 		if (s->rp.running && kmig_retpath_error(&s->rp, 0, s->err, sizeof(s->err)))
 			return -EIO;
+		if (m->cancel)
+			return -ECANCELED;
 	}
 }
 
@@ -364,6 +416,7 @@ static void settle_workload(struct kmig_src *s, int ret)
 
 	if (!s->wl)
 		return;
+	apply_throttle(s, 0);	/* it ends here: never leave it slowed */
 	if (s->downtime && !ret) {
 		s->wl->ops->migrated(s->wl);
 	} else if (s->downtime && !s->committed) {

@@ -49,6 +49,8 @@ struct kmig_sender;
  * @committed: told the destination to start: never resume here
  * @err:      why it failed (the first reason found)
  * @zero_hash: hash of an all-zero page
+ * @conv:     the convergence policy's state
+ * @throttle: the throttle the workload was last told (%), 0: none
  */
 struct kmig_src {
 	struct kmig_mig *m;
@@ -73,6 +75,8 @@ struct kmig_src {
 	/* live bandwidth for query-migrate while a pass runs */
 	int64_t pass_t0_ns, rate_shown_ns;
 	uint64_t pass_bytes0;
+	struct kmig_converge conv;
+	unsigned int throttle;
 };
 
 /* src_pages.c */
@@ -91,6 +95,9 @@ bool kmig_src_page_zero(const struct kmig_srcblk *sb, uint64_t i);
 /* counts bytes the channels took, and pages, into the statistics */
 void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint64_t zero,
 		      bool data_chan);
+/* pages that went compressed (@pages, in @bytes), of @offered handed to a codec */
+void kmig_src_account_codec(struct kmig_src *s, uint64_t pages, uint64_t bytes,
+			    uint64_t offered, uint64_t busy);
 /* the failure text: the first reason found, or the destination's own words */
 int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

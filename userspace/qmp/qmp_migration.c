@@ -104,6 +104,18 @@ static int fill_threads(const struct kmig_mig_info *mi, MigrationInfo *ret, stru
 	return 0;
 }
 
+static void fill_compression(const struct kmig_mig_stats *st, MigrationInfo *ret)
+{
+	ret->has_compression = true;
+	ret->compression.pages = (int64_t)st->comp_pages;
+	ret->compression.busy = (int64_t)st->comp_busy;
+	ret->compression.busy_rate = st->comp_offered ?
+		(double)st->comp_busy / (double)st->comp_offered : 0;
+	ret->compression.compressed_size = (int64_t)st->comp_bytes;
+	ret->compression.compression_rate = st->comp_bytes ?
+		(double)st->comp_pages * KMIG_WIRE_PAGE_SIZE / (double)st->comp_bytes : 0;
+}
+
 static int set_str(bool *has, char **dst, const char *src, struct kmig_err *err)
 {
 	if (!*src)
@@ -141,6 +153,12 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 	case KMIG_MIG_CANCELLING:
 		ret->has_expected_downtime = true;
 		ret->expected_downtime = mi.stats.expected_downtime_ms;
+		/* QEMU: only once auto-converge has begun throttling */
+		ret->has_cpu_throttle_percentage = mi.stats.throttle_pct > 0;
+		ret->cpu_throttle_percentage = mi.stats.throttle_pct;
+		if (set_str(&ret->has_x_kmig_convergence, &ret->x_kmig_convergence,
+			    mi.stats.converge_why, err))
+			return -1;
 		/* fall through */
 	case KMIG_MIG_COMPLETED:
 		ret->has_setup_time = ret->has_total_time = true;
@@ -151,6 +169,8 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 			ret->downtime = mi.stats.downtime_ms;
 		}
 		fill_ram(&mi, ret);
+		if (mi.stats.compressing)
+			fill_compression(&mi.stats, ret);
 		if (set_str(&ret->has_x_kmig_tracker, &ret->x_kmig_tracker, mi.tracker, err) ||
 		    set_str(&ret->has_x_kmig_transport, &ret->x_kmig_transport, mi.transport, err) ||
 		    fill_threads(&mi, ret, err))
@@ -173,7 +193,6 @@ static int check_caps(struct kmig_agent *d, struct kmig_err *err)
 {
 	static const MigrationCapability missing[] = {
 		MIGRATION_CAPABILITY_XBZRLE, MIGRATION_CAPABILITY_RDMA_PIN_ALL,
-		MIGRATION_CAPABILITY_AUTO_CONVERGE, MIGRATION_CAPABILITY_COMPRESS,
 		MIGRATION_CAPABILITY_POSTCOPY_RAM, MIGRATION_CAPABILITY_X_COLO,
 		MIGRATION_CAPABILITY_RELEASE_RAM, MIGRATION_CAPABILITY_BLOCK,
 		MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER,
@@ -188,6 +207,11 @@ static int check_caps(struct kmig_agent *d, struct kmig_err *err)
 					 "disable it to migrate", MigrationCapability_str[missing[i]]);
 			return -1;
 		}
+	}
+	if (d->caps[MIGRATION_CAPABILITY_COMPRESS] && d->caps[MIGRATION_CAPABILITY_MULTIFD]) {
+		kmig_err_generic(err, "Capability 'compress' does not combine with 'multifd': "
+				 "compress multifd channels with the multifd-compression parameter");
+		return -1;
 	}
 	return 0;
 }
@@ -224,6 +248,24 @@ static void config_of(struct kmig_agent *a, const struct kmig_uri *uri, struct k
 	memset(c, 0, sizeof(*c));
 	c->uri = *uri;
 	c->channels = a->caps[MIGRATION_CAPABILITY_MULTIFD] ? a->params.multifd_channels : 0;
+	c->main_codec.enc = KMIG_ENC_RAW;
+	c->data_codec.enc = KMIG_ENC_RAW;
+	if (a->caps[MIGRATION_CAPABILITY_COMPRESS]) {
+		c->main_codec = (struct kmig_codec_cfg){ KMIG_ENC_ZLIB, (int)a->params.compress_level };
+		c->lanes = (unsigned int)a->params.compress_threads;
+	}
+	switch (a->params.multifd_compression) {
+	case MULTI_FD_COMPRESSION_ZLIB:
+		c->data_codec = (struct kmig_codec_cfg){ KMIG_ENC_ZLIB,
+							 (int)a->params.multifd_zlib_level };
+		break;
+	case MULTI_FD_COMPRESSION_ZSTD:
+		c->data_codec = (struct kmig_codec_cfg){ KMIG_ENC_ZSTD,
+							 (int)a->params.multifd_zstd_level };
+		break;
+	default:
+		break;
+	}
 	snprintf(c->tracker, sizeof(c->tracker), "%s",
 		 a->params.x_kmig_tracker ? a->params.x_kmig_tracker : "auto");
 }

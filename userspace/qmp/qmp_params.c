@@ -68,9 +68,19 @@ void kmig_agent_params_init(MigrationParameters *p)
 
 void kmig_agent_params_push(struct kmig_agent *d)
 {
+	const MigrationParameters *p = &d->params;
 	struct kmig_tuning t = {
-		.max_bandwidth = d->params.max_bandwidth,
-		.downtime_limit_ms = d->params.downtime_limit,
+		.max_bandwidth = p->max_bandwidth,
+		.conv = {
+			.auto_converge = d->caps[MIGRATION_CAPABILITY_AUTO_CONVERGE],
+			.guarantee = d->caps[MIGRATION_CAPABILITY_X_KMIG_DOWNTIME_GUARANTEE],
+			.downtime_limit_ms = p->downtime_limit,
+			.trigger_threshold = (unsigned int)p->throttle_trigger_threshold,
+			.throttle_initial = (unsigned int)p->cpu_throttle_initial,
+			.throttle_increment = (unsigned int)p->cpu_throttle_increment,
+			.max_throttle = (unsigned int)p->max_cpu_throttle,
+			.tailslow = p->cpu_throttle_tailslow,
+		},
 	};
 
 	kmig_mig_set_tuning(d->mig, &t);
@@ -323,6 +333,7 @@ int qmp_migrate_set_capabilities(struct kmig_qmp_ctx *ctx,
 	if (!caps_check(next, &ctx->a->params, err))
 		return -1;
 	memcpy(ctx->a->caps, next, sizeof(next));
+	kmig_agent_params_push(ctx->a);	/* auto-converge and the guarantee */
 	return 0;
 }
 

@@ -16,19 +16,36 @@
 
 /* ---- page contents ---- */
 
-/* The content of page @idx at generation @gen: zero, or a splitmix64 run. */
-void dg_page_fill(uint64_t *w, uint64_t idx, uint32_t gen)
+/* The content of page @idx at generation @gen: zero, or what d->content says. */
+void dg_page_fill(const struct dg *d, uint64_t *w, uint64_t idx, uint32_t gen)
 {
+	unsigned int i, rnd = DG_WORDS;
 	uint64_t s;
-	unsigned int i;
 
 	if (!gen) {
 		memset(w, 0, DG_PAGE);
 		return;
 	}
+	if (d->content == DG_DELTA) {
+		s = mix64(idx << 32 | 1);
+		for (i = 0; i < DG_WORDS; i++)
+			w[i] = rng_next(&s);
+		if (gen > 1) {
+			/* the words of the last two generations differ from generation 1 */
+			w[(gen - 1) % DG_WORDS] = mix64(idx << 32 | (gen - 1));
+			w[gen % DG_WORDS] = mix64(idx << 32 | gen);
+		}
+		return;
+	}
+	if (d->content == DG_MIXED)
+		rnd = DG_WORDS / 4;
+	else if (d->content == DG_TEXT)
+		rnd = 8;
 	s = mix64(idx << 32 | gen);
-	for (i = 0; i < DG_WORDS; i++)
+	for (i = 0; i < rnd; i++)
 		w[i] = rng_next(&s);
+	for (; i < DG_WORDS; i++)
+		w[i] = w[i % 8];
 }
 
 
@@ -74,7 +91,7 @@ static void write_one(struct dg *d)
 	if (!gen)
 		gen = 1;	/* wrapped: 0 is reserved for "never written" */
 	d->gens[idx] = gen;
-	dg_page_fill((uint64_t *)page_at(d, idx), idx, gen);
+	dg_page_fill(d, (uint64_t *)page_at(d, idx), idx, gen);
 	d->writes++;
 	d->local_writes++;
 }
@@ -172,7 +189,7 @@ void dg_verify_all(struct dg *d)
 	uint64_t w[DG_WORDS], i;
 
 	for (i = 0; i < d->npages; i++) {
-		dg_page_fill(w, i, d->gens[i]);
+		dg_page_fill(d, w, i, d->gens[i]);
 		if (!memcmp(page_at(d, i), w, DG_PAGE)) {
 			d->verify_ok++;
 			continue;

@@ -25,6 +25,7 @@
 #include "dirtygen.h"
 
 static const char *const dg_pattern_names[] = { "uniform", "hot", "seq" };
+static const char *const dg_content_names[] = { "random", "mixed", "text", "delta" };
 
 /* ---- files ---- */
 
@@ -210,7 +211,7 @@ static void initial_fill(struct dg *d)
 		if (mix64(d->seed ^ (i * DG_GOLDEN)) % 100 < d->zero_pct)
 			continue;
 		d->gens[i] = 1;
-		dg_page_fill((uint64_t *)page_at(d, i), i, 1);
+		dg_page_fill(d, (uint64_t *)page_at(d, i), i, 1);
 	}
 }
 
@@ -226,6 +227,9 @@ static void usage(FILE *f)
 		"  --idle                write nothing after the initial fill\n"
 		"  --pattern P           uniform (default) | hot | seq\n"
 		"  --hot-pct N           hot: 90%% of writes go to the first N%% of pages (10)\n"
+		"  --content C           random (default) | mixed (1 KiB random, rest a\n"
+		"                        repeated line) | text (a repeated line) | delta\n"
+		"                        (each write changes two words of the page)\n"
 		"  --zero-pct N          pages the initial fill leaves zero (5)\n"
 		"  --seed N              RNG seed (1)\n"
 		"  --verify              dst: check every page after the state loads\n"
@@ -303,7 +307,7 @@ static bool name_ok(const char *s)
 
 enum {
 	OPT_AGENT = 256, OPT_SIZE, OPT_NAME, OPT_ROLE, OPT_RATE, OPT_IDLE, OPT_PATTERN,
-	OPT_HOT, OPT_ZERO, OPT_SEED, OPT_VERIFY, OPT_PIDFILE, OPT_REPORT, OPT_CSUM,
+	OPT_HOT, OPT_CONTENT, OPT_ZERO, OPT_SEED, OPT_VERIFY, OPT_PIDFILE, OPT_REPORT, OPT_CSUM,
 };
 
 static int parse_opts(struct dg *d, int argc, char **argv)
@@ -318,6 +322,7 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 		{ "pattern", required_argument, NULL, OPT_PATTERN },
 		{ "hot-pct", required_argument, NULL, OPT_HOT },
 		{ "zero-pct", required_argument, NULL, OPT_ZERO },
+		{ "content", required_argument, NULL, OPT_CONTENT },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
@@ -355,6 +360,13 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 					break;
 			if (d->pattern > DG_SEQ)
 				bad = "--pattern";
+			break;
+		case OPT_CONTENT:
+			for (d->content = DG_RANDOM; d->content <= DG_DELTA; d->content++)
+				if (!strcmp(optarg, dg_content_names[d->content]))
+					break;
+			if (d->content > DG_DELTA)
+				bad = "--content";
 			break;
 		case OPT_HOT: if (parse_pct(optarg, 1, &d->hot_pct)) bad = "--hot-pct"; break;
 		case OPT_ZERO: if (parse_pct(optarg, 0, &d->zero_pct)) bad = "--zero-pct"; break;

@@ -28,6 +28,15 @@
 
 enum dg_pattern { DG_UNIFORM, DG_HOT, DG_SEQ };
 
+/*
+ * What a page holds at a generation (both sides must be told the same):
+ * random bytes; "mixed": 1 KiB random, then a 64-byte line repeated (about
+ * 3.5x for zlib); "text": the line everywhere; "delta": the page's random
+ * generation-1 bytes with only two words changed per generation (what
+ * XBZRLE is for).
+ */
+enum dg_content { DG_RANDOM, DG_MIXED, DG_TEXT, DG_DELTA };
+
 /**
  * struct dg_blob - the device state: this header, then uint32_t gens[npages]
  * @magic:   DG_BLOB_MAGIC
@@ -61,6 +70,7 @@ struct dg {
 	uint64_t rate;			/* pages/s, 0 = flat out */
 	bool idle, verify;
 	enum dg_pattern pattern;
+	enum dg_content content;
 	unsigned int hot_pct, zero_pct;
 	uint64_t seed;
 
@@ -101,7 +111,7 @@ static inline uint8_t *page_at(struct dg *d, uint64_t idx)
 }
 
 /* dg_memory.c: page contents, checks, and the writer thread */
-void dg_page_fill(uint64_t *w, uint64_t idx, uint32_t gen);
+void dg_page_fill(const struct dg *d, uint64_t *w, uint64_t idx, uint32_t gen);
 uint64_t dg_mem_checksum(struct dg *d);
 uint64_t dg_gen_sum(const struct dg *d);
 void dg_verify_all(struct dg *d);

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""scenarios_converge.py: end-to-end scenarios for the convergence tools: page compression
+(the compress capability's zlib threads on the main channel, multifd-compression zlib and zstd
+on the data channels), and what a destination does with a damaged compressed record.  Every
+completed migration is checked page by page."""
+
+import json
+import re
+
+import kstream
+from harness import Fail
+from scenarios_engine import multifd, set_caps
+from steps import (MiB, check_completed, fresh_dst, listen, memory_matches, migrate, must,
+                   start_pair)
+
+
+def compression_of(info):
+    return info.get("compression") or {}
+
+
+def s23_compression(t, h):
+    """compress (zlib, 4 threads) over tcp, multifd-compression zlib and zstd over 2 channels,
+    while the workload dirties compressible memory; random memory goes raw and still arrives."""
+    modes = [
+        ("compress", "mixed", {"compress": True}, {"compress-threads": 4, "compress-level": 1}),
+        ("multifd zlib", "mixed", {"multifd": True},
+         {"multifd-channels": 2, "multifd-compression": "zlib", "multifd-zlib-level": 1}),
+        ("multifd zstd", "mixed", {"multifd": True},
+         {"multifd-channels": 2, "multifd-compression": "zstd", "multifd-zstd-level": 1}),
+        ("multifd zstd, random memory", "random", {"multifd": True},
+         {"multifd-channels": 2, "multifd-compression": "zstd"}),
+    ]
+    for i, (label, content, caps, params) in enumerate(modes):
+        tag = "s23%d" % i
+        src, dst, sdg, ddg = start_pair(h, tag, "128M", rate=2000, content=content)
+        for a in (src, dst):
+            set_caps(a, **caps)
+            a.cmd("migrate-set-parameters", params)
+        migrate(src, listen(dst, "tcp:127.0.0.1:0"))
+        info = check_completed(t, "23 %s, dirtying %s memory" % (label, content), src, dst,
+                               sdg, ddg)
+        if not info:
+            continue
+        c, ram = compression_of(info), info["ram"]
+        if content == "random":
+            t.ok(c and c["pages"] < ram["normal"] / 100,
+                 "23 %s: pages that do not shrink go raw (%s of %d compressed)"
+                 % (label, c.get("pages"), ram["normal"]), json.dumps(info))
+            continue
+        rate = c.get("compression-rate", 0)
+        t.ok(c and c["pages"] > 0.9 * ram["normal"] and rate > 2.5 and
+             ram["transferred"] < 0.5 * ram["normal-bytes"],
+             "23 %s: pages went compressed, %.2fx (%s of %d pages; %d bytes on the wire for %d "
+             "bytes of pages)" % (label, rate, c.get("pages"), ram["normal"], ram["transferred"],
+                                  ram["normal-bytes"]), json.dumps(info))
+
+    # compress with multifd: refused with a reason, the source untouched
+    src = h.kmigd("s23x-src")
+    h.dirtygen("s23x-sdg", src, size="16M", idle=True)
+    set_caps(src, compress=True, multifd=True)
+    r = src.request("migrate", {"uri": "tcp:127.0.0.1:1"})
+    t.ok("multifd-compression" in r.get("error", {}).get("desc", ""),
+         "23 compress together with multifd: refused, pointing at multifd-compression",
+         json.dumps(r))
+
+
+def s24_bad_compressed(t, h):
+    """A compressed stream in a file: it loads; with a byte of a zlib record flipped, or a zlib
+    record that claims more pages than its stream holds, the destination fails saying so."""
+    src = h.kmigd("s24-src")
+    sdg = h.dirtygen("s24-sdg", src, size="64M", idle=True, content="mixed")
+    set_caps(src, compress=True)
+    stream = h.path("stream")
+    migrate(src, "file:" + stream)
+    info = src.wait_status("completed", 30)
+    must(t, sdg.wait_exit(10) == 0, "24 compressed migrate to file completes on the source",
+         json.dumps(info))
+    with open(stream, "rb") as f:
+        data = f.read()
+    blocks, recs = kstream.parse(data)
+    zrecs = [r for r in recs if r.type == kstream.PAGES and r.enc == kstream.ENC_ZLIB]
+    must(t, len([z for z in zrecs if z.count < 256]) > 10 and len(data) < 0.5 * 64 * MiB,
+         "24 the file holds zlib records (%d of %d records, %d bytes for 64 MiB)"
+         % (len(zrecs), len(recs), len(data)))
+
+    def incoming(tag, content, want, label):
+        path = h.path("stream-" + tag)
+        with open(path, "wb") as f:
+            f.write(content)
+        dst, ddg = fresh_dst(h, "s24" + tag, "64M", content="mixed")
+        dst.cmd("migrate-incoming", {"uri": "file:" + path})
+        try:
+            q = dst.wait_status(("completed", "failed"), 20)
+        except Fail as e:
+            q = {"status": str(e)}
+        if want == "completed":
+            good, vline, ssum, dsum = memory_matches(sdg, ddg)
+            t.ok(q == {"status": "completed"} and good,
+                 "24%s %s: destination completed, memory == source's (%s, xxh64 %s)"
+                 % (tag, label, vline, dsum), "%s; src.sum %s" % (json.dumps(q), ssum))
+            return
+        desc = q.get("error-desc", "")
+        t.ok(q.get("status") == "failed" and re.search(want, desc) and
+             "started" not in ddg.text(),
+             "24%s %s: destination failed, error-desc %r" % (tag, label, desc),
+             "want /%s/; %s" % (want, json.dumps(q)))
+
+    incoming("a", data, "completed", "the compressed file as written")
+    r = [z for z in zrecs if z.count < 256][len(zrecs) // 4]
+    buf = bytearray(data)
+    for k in range(4):
+        buf[r.payload_pos + r.len // 2 + k] ^= 0x5A
+    incoming("b", bytes(buf), r"bad zlib page record at block 'ram0'", "zlib bytes flipped")
+    buf = bytearray(data)
+    kstream.set_count(buf, r, r.count + 1)
+    incoming("c", bytes(buf), r"bad zlib page record .*zlib:", "zlib record claims a page more")
