@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} prefix = {
 		.h = { .magic = KMIG_WIRE_MAGIC, .version = KMIG_WIRE_VERSION,
 		       .page_size = KMIG_WIRE_PAGE_SIZE, .nblocks = 1, .total = PAGES * 4096,
-		       .encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO },
+		       .encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO |
+				    1u << KMIG_ENC_ZLIB | 1u << KMIG_ENC_ZSTD },
 		.b = { .name = "ram0", .size = PAGES * 4096 },
 	};
 	struct kmig_wire_block tab[KMIG_WIRE_MAX_BLOCKS];
