@@ -67,6 +67,7 @@ AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c
 CLI_SRC   := userspace/cli/kmig.c userspace/cli/qmp_client.c userspace/cli/migrate_cmd.c
 DIRTYGEN_SRC := userspace/workload/dirtygen.c userspace/workload/dg_memory.c
 SENDLOOP_SRC := userspace/bench/sendloop.c
+CODECBENCH_SRC := userspace/bench/codecbench.c
 # calc-dirty-rate / query-dirty-rate, `kmig dirtyrate`, the bpf tracker (issue 9)
 QMP_SRC   += userspace/qmp/qmp_dirtyrate.c userspace/dirtyrate/dirtyrate.c \
 	userspace/dirtyrate/dr_sample.c userspace/dirtyrate/dr_exact.c
@@ -88,7 +89,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 .SECONDARY:
 
 all: $(BUILD)/bin/kmigd $(BUILD)/bin/kmig $(BUILD)/bin/kmig-dirtygen $(BUILD)/bin/kmig-sendloop \
-	$(BUILD)/lib/libkmig.so.0
+	$(BUILD)/bin/kmig-codecbench $(BUILD)/lib/libkmig.so.0
 
 # The generator rewrites only changed files; the stamp orders the rule.
 $(GEN)/.stamp: $(SCHEMA_SRC) $(QAPIGEN)
@@ -143,6 +144,10 @@ $(BUILD)/bin/kmig-dirtygen: $(call obj,$(DIRTYGEN_SRC)) $(BUILD)/lib/libkmig.a
 $(BUILD)/bin/kmig-sendloop: $(call obj,$(SENDLOOP_SRC))
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/bin/kmig-codecbench: $(call obj,$(CODECBENCH_SRC)) $(BUILD)/lib/libkmigd.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/lib/libkmigd.a $(BUILD)/lib/libkmig.a
 	@mkdir -p $(dir $@)

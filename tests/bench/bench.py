@@ -10,7 +10,12 @@ measured in the same run (absolute numbers on a shared VM mean little).
    seconds per GiB (both kmigd together), as ratios to the send() loop's.
 3. Downtime: dirtying workloads migrated repeatedly; the share of runs whose
    measured downtime is within downtime-limit.
-3. Dirty trackers: uffd-wp against bpf on 1 GiB at 1/10/100 % dirty (bench_bpf.py).
+4. Dirty trackers: uffd-wp against bpf on 1 GiB at 1/10/100 % dirty (bench_bpf.py).
+5. Compression: 1 GiB of compressible memory, uncompressed against compress and
+   multifd zlib / zstd: GiB/s and wire bytes as ratios to the uncompressed run.
+6. Codecs: zlib and zstd encode / decode speed against memcpy (kmig-codecbench).
+7. Auto-converge: a workload dirtying twice what the link drains, with and
+   without auto-converge and the downtime guarantee (bench_converge.py).
 
 This is a benchmark, not a test: it asserts nothing but that every
 migration completed and verified.  Output: a table, and a JSON summary line.
@@ -33,12 +38,14 @@ import qmp_client  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_baseline  # noqa: E402
 import bench_bpf  # noqa: E402  (3. the uffd-wp and bpf dirty trackers, issue 9)
+import bench_converge  # noqa: E402  (5-7. compression, codecs, auto-converge)
 
 
 class Pair:
     """A source and a destination kmigd with one workload each."""
 
-    def __init__(self, binpath, size, rate, downtime_ms=None, channels=0):
+    def __init__(self, binpath, size, rate, downtime_ms=None, channels=0, content=None,
+                 caps=None, params=None, src_args=()):
         self.bin = binpath
         self.dir = tempfile.mkdtemp(prefix="kmig-bench.")
         self.procs = []
@@ -49,22 +56,30 @@ class Pair:
         self.wait(f"{d}/src.wl")
         self.wait(f"{d}/dst.wl")
         gen = ["--size", size] + (["--idle"] if rate == "idle" else ["--rate", str(rate)])
-        self.spawn("kmig-dirtygen", "--agent", f"{d}/src.wl", *gen, "--pidfile", f"{d}/s.pid")
+        cont = ["--content", content] if content else []
+        self.spawn("kmig-dirtygen", "--agent", f"{d}/src.wl", *gen, *cont, *src_args,
+                   "--pidfile", f"{d}/s.pid", "--report", f"{d}/src.report")
         self.spawn("kmig-dirtygen", "--agent", f"{d}/dst.wl", "--size", size, "--role", "dst",
-                   "--checksum-out", f"{d}/dst.sum", "--pidfile", f"{d}/d.pid")
+                   *cont, "--checksum-out", f"{d}/dst.sum", "--pidfile", f"{d}/d.pid")
         self.wait(f"{d}/s.pid", 120)
         self.wait(f"{d}/d.pid", 120)
         self.src = qmp_client.connect(f"{d}/src.qmp")
         self.dst = qmp_client.connect(f"{d}/dst.qmp")
-        params = {"max-bandwidth": 0}
+        base = {"max-bandwidth": 0}
         if downtime_ms is not None:
-            params["downtime-limit"] = downtime_ms
-        self.src.cmd("migrate-set-parameters", params)
+            base["downtime-limit"] = downtime_ms
+        self.src.cmd("migrate-set-parameters", base)
         if channels:
             for q in (self.src, self.dst):
                 q.cmd("migrate-set-capabilities",
                       {"capabilities": [{"capability": "multifd", "state": True}]})
                 q.cmd("migrate-set-parameters", {"multifd-channels": channels})
+        for q in (self.src, self.dst):
+            if caps:
+                q.cmd("migrate-set-capabilities",
+                      {"capabilities": [{"capability": c, "state": True} for c in caps]})
+            if params:
+                q.cmd("migrate-set-parameters", params)
 
     def spawn(self, prog, *args):
         log = open(os.path.join(self.dir, f"{prog}.{len(self.procs)}.log"), "w")
@@ -88,17 +103,26 @@ class Pair:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return total
 
-    def migrate(self):
+    def migrate(self, timeout=300, on_poll=None):
         self.cpu0 = self.cpu()
         self.dst.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
         port = self.dst.cmd("query-migrate")["socket-address"][0]["port"]
         self.src.cmd("migrate", {"uri": f"tcp:127.0.0.1:{port}"})
-        end = time.time() + 300
-        while time.time() < end:
+        end = time.time() + timeout
+        while True:
             info = self.src.cmd("query-migrate")
             if info.get("status") in ("completed", "failed", "cancelled"):
                 break
+            if on_poll:
+                on_poll(info)
+            if time.time() > end:
+                self.src.cmd("migrate_cancel")
+                end = time.time() + 30
+                timeout = None
             time.sleep(0.05)
+        if timeout is None:
+            info["x-bench-timed-out"] = True
+            return info
         if info.get("status") != "completed":
             raise RuntimeError(f"migration ended {info.get('status')}: {info.get('error-desc')}")
         self.cpu_s = self.cpu() - self.cpu0
@@ -156,6 +180,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--downtime-runs", type=int, default=10)
     ap.add_argument("--multifd-rounds", type=int, default=3)
+    ap.add_argument("--compression-rounds", type=int, default=2)
     args = ap.parse_args()
     binpath = os.path.join(args.build, "bin")
     # a terminated bench still stops its agents and workloads (the finally blocks)
@@ -213,12 +238,25 @@ def main():
               f"{rr:.2f}x send(); {c:.2f} CPU s/GiB = {cr:.2f}x send()")
     print(f"downtime <= {limit} ms, 256 MiB @20k pg/s   {within}/{len(downs)} runs "
           f"(median {statistics.median(downs)} ms, max {max(downs)} ms; target >= 95%)")
+    crows = bench_converge.compression_rows(Pair, binpath, args.compression_rounds)
+    for label, r, rr, w, wr in crows:
+        print(f"compression {label:30s} {r:.2f} GiB/s = {rr:.2f}x none; {w:.0f} MiB on the "
+              f"wire = {wr:.2f}x none")
+    codecs = bench_converge.codec_speed(binpath)
+    for name, c in codecs["codecs"].items():
+        print(f"codec {name} level {c['level']}, mixed pages       encode {c['encode_mib_s']:.0f} "
+              f"MiB/s = {c['encode_vs_memcpy']:.3f}x memcpy, decode {c['decode_mib_s']:.0f} MiB/s "
+              f"= {c['decode_vs_memcpy']:.3f}x memcpy, {c['ratio']:.2f}x smaller")
+    conv = bench_converge.converge_rows(Pair, binpath)
     trackers = bench_bpf.run(args.build)
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
                       "trackers": trackers,
                       "ratio": round(ratio, 3),
                       "qemu_ratio": round(qratio, 3) if qratio else None,
                       "multifd": {str(n): [round(x, 3) for x in v] for n, v in mrows.items()},
+                      "compression": [[lbl, round(r, 3), round(rr, 3), round(w), round(wr, 3)]
+                                      for lbl, r, rr, w, wr in crows],
+                      "codecs": codecs, "converge": conv,
                       "downtime_within": within,
                       "downtime_runs": len(downs), "downtimes_ms": downs}))
     return 0
