@@ -56,6 +56,7 @@ ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/
 	userspace/engine/sender.c userspace/engine/retpath.c userspace/engine/converge.c \
 	userspace/engine/batch.c userspace/engine/codec_raw.c userspace/engine/codec_zlib.c \
 	userspace/engine/codec_zstd.c userspace/engine/dst.c userspace/engine/dst_recv.c \
+	userspace/engine/dst_pool.c \
 	userspace/engine/block.c userspace/engine/ratelimit.c \
 	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
 XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \

@@ -23,9 +23,12 @@ MiB = 2**20
 def compression_rows(Pair, binpath, rounds):
     modes = [
         ("none", {}),
-        ("compress (2 threads, zlib 1)", {"caps": ["compress"],
-                                          "params": {"compress-threads": 2, "compress-level": 1}}),
+        ("compress, 1 thread, zlib 1", {"caps": ["compress"],
+                                        "params": {"compress-threads": 1, "compress-level": 1}}),
+        ("compress, 2 threads, zlib 1", {"caps": ["compress"],
+                                         "params": {"compress-threads": 2, "compress-level": 1}}),
         ("multifd 2 ch, zlib 1", {"channels": 2, "params": {"multifd-compression": "zlib"}}),
+        ("multifd 1 ch, zstd 1", {"channels": 1, "params": {"multifd-compression": "zstd"}}),
         ("multifd 2 ch, zstd 1", {"channels": 2, "params": {"multifd-compression": "zstd"}}),
     ]
     rows = []

@@ -4,7 +4,8 @@
  * (engine/dst_recv.c): the bytes arrive on the main channel of an incoming
  * migration into a 16-page RAM block.  The first input byte chooses whether
  * they are the whole stream (header and block table included) or records
- * after a valid header, so the fuzzer reaches both.  The oracle: no crash
+ * after a valid header, so the fuzzer reaches both, and whether compressed
+ * records go to a pool of decompression threads.  The oracle: no crash
  * and no sanitizer report (nothing written outside the block); a stream
  * that is accepted must really have carried every page with the right
  * checksums, which the decoder itself checks.
@@ -90,6 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kmig_mem_chan_open(&d->chans[0], stream, len);
 	d->nchans = 1;
 	d->wl = &wl;
+	d->decode_threads = data[0] & 2 ? 2 : 0;	/* compressed records: a decode pool or not */
 	if (!kmig_dst_read_header(d, tab) && !kmig_dst_match_blocks(d, tab))
 		kmig_dst_receive(d);
 	kmig_chan_close(&d->chans[0]);

@@ -156,6 +156,7 @@ void *kmig_dst_thread(void *arg)
 		goto out_lis;
 	}
 	kmig_dst_init(d, m);
+	d->decode_threads = m->cfg.decode_threads;
 	ret = run(d, &lis);
 	if (ret) {
 		if (m->cancel && !d->err[0])

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "mig_internal.h"
+
+struct kmig_dst_pool;
 #include "workload.h"
 
 /**
@@ -61,6 +63,9 @@ struct kmig_dst_rx {
  * @chans, @rx: [0] main channel, [1..nchans) data channels
  * @state:    the device state, once it arrived
  * @sync_*:   the data channels' meeting point at every SYNC
+ * @decode_threads: decompress-threads for compressed records on the main
+ *            channel (0: the reader decodes them itself)
+ * @pool:     those threads, while the main channel is received
  * @failed:   a channel failed: the others stop at their next step
  * @err:      why it failed (the first reason found)
  */
@@ -81,6 +86,8 @@ struct kmig_dst {
 	pthread_cond_t cond;
 	unsigned int sync_arrived;
 	uint64_t sync_gen;
+	unsigned int decode_threads;
+	struct kmig_dst_pool *pool;
 	_Atomic bool failed;
 	char err[512];
 };
@@ -101,6 +108,13 @@ int kmig_dst_match_blocks(struct kmig_dst *d, const struct kmig_wire_block *tab)
  * arrived and every checksum matches.  0 or -errno with d->err set.
  */
 int kmig_dst_receive(struct kmig_dst *d);
+/*
+ * Decodes record @r (checked; compressed) from @in into its pages, with
+ * decoder state @cpriv/@cinit (one per thread), and marks them arrived.
+ */
+int kmig_dst_place_encoded(struct kmig_dst *d, void **cpriv, bool *cinit,
+			   const struct kmig_wire_rec *r, const uint8_t *in);
+void kmig_dst_codecs_fini(void **cpriv, bool *cinit);
 /* a data channel's receiving thread (arg: struct kmig_dst_rx) */
 void *kmig_dst_rx_thread(void *arg);
 /* stops everything once one channel failed */

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "dst.h"
+#include "dst_pool.h"
 #include "pagehash.h"
 
 void kmig_dst_init(struct kmig_dst *d, struct kmig_mig *m)
@@ -39,9 +40,7 @@ void kmig_dst_fini(struct kmig_dst *d)
 	for (unsigned int i = 0; i < KMIG_MIG_MAX_CHANS; i++) {
 		struct kmig_dst_rx *rx = &d->rx[i];
 
-		for (unsigned int e = 0; e < KMIG_ENC_MAX; e++)
-			if (rx->cinit[e])
-				kmig_codec_for((uint8_t)e)->dec_fini(rx->cpriv[e]);
+		kmig_dst_codecs_fini(rx->cpriv, rx->cinit);
 		free(rx->scratch);
 	}
 	free(d->state);
@@ -210,35 +209,69 @@ static int page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 		mark(db, first, r->count);
 		return 0;
 	}
-	if (r->enc == KMIG_ENC_RAW) {
-		ret = rd(rx, p, r->len, "page data");
-	} else {
-		const struct kmig_codec_ops *codec = kmig_codec_for(r->enc);
-		char why[256] = "";
+	if (r->enc != KMIG_ENC_RAW) {
+		if (rx->c->id == 0 && d->pool) {
+			/* the decompression threads place it; the reader reads on */
+			uint8_t *buf = kmig_dst_pool_buf(d->pool);
 
-		if (!codec)
-			return kmig_dst_fail(d, -EPROTO, "page encoding %u is not supported", r->enc);
+			if (!buf)
+				return -EPROTO;
+			ret = rd(rx, buf, r->len, "encoded page data");
+			if (ret) {
+				kmig_dst_pool_return(d->pool, buf);
+				return ret;
+			}
+			kmig_dst_pool_submit(d->pool, r, buf);
+			return 0;
+		}
 		if (!rx->scratch && !(rx->scratch = malloc(KMIG_WIRE_MAX_ENCODED)))
 			return kmig_dst_fail(d, -ENOMEM, "out of memory for a decode buffer");
-		if (!rx->cinit[r->enc]) {
-			ret = codec->dec_init(&rx->cpriv[r->enc]);
-			if (ret)
-				return kmig_dst_fail(d, ret, "cannot set up the %s decoder", codec->name);
-			rx->cinit[r->enc] = true;
-		}
 		ret = rd(rx, rx->scratch, r->len, "encoded page data");
-		if (!ret && codec->decode(rx->cpriv[r->enc], r, rx->scratch, r->len, p, why,
-					  sizeof(why)))
-			ret = kmig_dst_fail(d, -EPROTO, "bad %s page record at block '%s' offset %llu: "
-					    "%s", codec->name, db->b->name,
-					    (unsigned long long)r->offset, why);
+		return ret ? ret : kmig_dst_place_encoded(d, rx->cpriv, rx->cinit, r, rx->scratch);
 	}
+	ret = rd(rx, p, r->len, "page data");
 	if (ret)
 		return ret;
 	for (uint32_t i = 0; i < r->count; i++)
 		db->hash[first + i] = kmig_page_hash(p + ((size_t)i << KMIG_PAGE_SHIFT));
 	mark(db, first, r->count);
 	return 0;
+}
+
+int kmig_dst_place_encoded(struct kmig_dst *d, void **cpriv, bool *cinit,
+			   const struct kmig_wire_rec *r, const uint8_t *in)
+{
+	const struct kmig_codec_ops *codec = kmig_codec_for(r->enc);
+	struct kmig_dstblk *db = &d->blk[r->block];	/* checked by check_page_rec */
+	uint64_t first = r->offset >> KMIG_PAGE_SHIFT;
+	uint8_t *p = db->b->map + r->offset;
+	char why[256] = "";
+	int ret;
+
+	if (!codec)
+		return kmig_dst_fail(d, -EPROTO, "page encoding %u is not supported", r->enc);
+	if (!cinit[r->enc]) {
+		ret = codec->dec_init(&cpriv[r->enc]);
+		if (ret)
+			return kmig_dst_fail(d, ret, "cannot set up the %s decoder", codec->name);
+		cinit[r->enc] = true;
+	}
+	if (codec->decode(cpriv[r->enc], r, in, r->len, p, why, sizeof(why)))
+		return kmig_dst_fail(d, -EPROTO, "bad %s page record at block '%s' offset %llu: %s",
+				     codec->name, db->b->name, (unsigned long long)r->offset, why);
+	for (uint32_t i = 0; i < r->count; i++)
+		db->hash[first + i] = kmig_page_hash(p + ((size_t)i << KMIG_PAGE_SHIFT));
+	mark(db, first, r->count);
+	return 0;
+}
+
+void kmig_dst_codecs_fini(void **cpriv, bool *cinit)
+{
+	for (unsigned int e = 0; e < KMIG_ENC_MAX; e++)
+		if (cinit[e]) {
+			kmig_codec_for((uint8_t)e)->dec_fini(cpriv[e]);
+			cinit[e] = false;
+		}
 }
 
 static int read_rec(struct kmig_dst_rx *rx, struct kmig_wire_rec *r)
@@ -368,7 +401,7 @@ static int on_end(struct kmig_dst *d, const struct kmig_wire_rec *r)
 	return 0;
 }
 
-int kmig_dst_receive(struct kmig_dst *d)
+static int receive(struct kmig_dst *d)
 {
 	struct kmig_dst_rx *rx = &d->rx[0];
 
@@ -378,6 +411,9 @@ int kmig_dst_receive(struct kmig_dst *d)
 
 		if (ret)
 			return d->failed && ret == -EPIPE ? -ECANCELED : ret;
+		/* a page comes once between PASS records: older copies are placed first */
+		if (r.type != KMIG_REC_PAGES && d->pool && kmig_dst_pool_drain(d->pool))
+			return -EPROTO;
 		switch (r.type) {
 		case KMIG_REC_PAGES:
 			if (d->nchans > 1)
@@ -408,4 +444,20 @@ int kmig_dst_receive(struct kmig_dst *d)
 		if (ret)
 			return ret;
 	}
+}
+
+int kmig_dst_receive(struct kmig_dst *d)
+{
+	const uint64_t compressed = 1u << KMIG_ENC_ZLIB | 1u << KMIG_ENC_ZSTD;
+	int ret;
+
+	if (d->nchans <= 1 && d->decode_threads && (d->hdr.encodings & compressed)) {
+		d->pool = kmig_dst_pool_new(d, d->decode_threads);
+		if (!d->pool)
+			return -ENOMEM;
+	}
+	ret = receive(d);
+	kmig_dst_pool_free(d->pool);
+	d->pool = NULL;
+	return ret;
 }

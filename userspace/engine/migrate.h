@@ -82,6 +82,8 @@ struct kmig_codec_cfg {
  * @lanes:    encoder threads sharing the main channel (compress-threads;
  *            0: the migration thread encodes); only without @channels
  * @data_codec: how pages on the data channels are encoded (multifd-compression)
+ * @decode_threads: destination: threads decoding compressed records of the
+ *            main channel (decompress-threads)
  */
 struct kmig_mig_config {
 	struct kmig_uri uri;
@@ -90,6 +92,7 @@ struct kmig_mig_config {
 	struct kmig_codec_cfg main_codec;
 	unsigned int lanes;
 	struct kmig_codec_cfg data_codec;
+	unsigned int decode_threads;
 };
 
 /**

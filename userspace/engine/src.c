@@ -334,6 +334,12 @@ static int switchover(struct kmig_src *s)
 	pthread_mutex_unlock(&m->lock);
 	kmig_mig_event(m, KMIG_EV_STOP, 0);
 	n = kmig_src_harvest(s);
+	if (n >= 0) {
+		/* the final copy is a pass of its own: a page comes once between PASS records */
+		struct kmig_wire_rec rec = { .type = KMIG_REC_PASS, .offset = m->stats.passes + 1 };
+
+		n = kmig_sender_ctrl(s->snd, &rec, NULL);
+	}
 	if (n >= 0)
 		n = kmig_src_send_dirty(s);
 	if (n >= 0)

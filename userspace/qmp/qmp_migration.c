@@ -248,6 +248,7 @@ static void config_of(struct kmig_agent *a, const struct kmig_uri *uri, struct k
 	memset(c, 0, sizeof(*c));
 	c->uri = *uri;
 	c->channels = a->caps[MIGRATION_CAPABILITY_MULTIFD] ? a->params.multifd_channels : 0;
+	c->decode_threads = (unsigned int)a->params.decompress_threads;
 	c->main_codec.enc = KMIG_ENC_RAW;
 	c->data_codec.enc = KMIG_ENC_RAW;
 	if (a->caps[MIGRATION_CAPABILITY_COMPRESS]) {
