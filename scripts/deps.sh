@@ -5,6 +5,8 @@
 # missing.  Why each package is here is in README.md ("Dependencies").
 set -eu
 PKGS="build-essential pkg-config python3 libjson-c-dev libcmocka-dev libxxhash-dev socat iproute2"
+# page compression: zlib for the compress capability and multifd zlib, libzstd for multifd zstd
+PKGS="$PKGS zlib1g-dev libzstd-dev"
 # the fuzz targets (libFuzzer and its sanitizer runtime)
 PKGS="$PKGS clang libclang-rt-14-dev"
 # the eBPF dirty tracker (bpf/bpf.mk): compiler, strip, skeletons, loader library
