@@ -25,7 +25,7 @@ LDFLAGS     += -fsanitize=thread
 endif
 GEN       := $(BUILD)/qapi
 INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd \
-	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -I$(GEN)
+	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -I$(GEN) -Iinclude/uapi
 CFLAGS    += $(CFLAGS_BASE) $(INCLUDES)
 LDLIBS    += $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) -lpthread
 
@@ -44,7 +44,7 @@ ENGINE_SRC:= userspace/engine/uri.c userspace/engine/migrate.c userspace/engine/
 	userspace/engine/incoming.c userspace/engine/ratelimit.c userspace/engine/workload.c \
 	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
 XPORT_SRC := userspace/xport/xport_fd.c
-TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c
+TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c userspace/track/track_kmod.c
 LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
 KMIGD_SRC := userspace/kmigd/main.c userspace/kmigd/wl_server.c
 CLI_SRC   := userspace/cli/kmig.c userspace/cli/qmp_client.c userspace/cli/migrate_cmd.c

@@ -16,8 +16,12 @@
 #include "log.h"
 #include "tracker.h"
 
+/* track_kmod.c; declared here so tracker.h stays the fixed interface */
+extern const struct kmig_tracker_ops kmig_track_kmod_ops;
+
 /* In order of preference. */
 const struct kmig_tracker_ops *const kmig_trackers[] = {
+	&kmig_track_kmod_ops,
 	&kmig_track_uffd_ops,
 	NULL,
 };
