@@ -57,7 +57,7 @@ LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(XPORT_SRC) $(TRAC
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all check check-build test deps demo bench kmod bpf clean
+.PHONY: all check check-build test deps demo bench bpf clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -123,11 +123,9 @@ bench: deps all
 	@KMIG_DEPS_BENCH=1 scripts/deps.sh
 	$(PYTHON) tests/bench/bench.py --build $(BUILD)
 
-# Kernel module and eBPF programs: wired here, filled in by their issues.
-KDIR ?= /lib/modules/$(shell uname -r)/build
-kmod:
-	@if [ -n "$$(ls kmod/*.c 2>/dev/null)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) modules; \
-	else echo "kmod: no sources yet"; fi
+# Kernel module (make kmod [KDIR=...], make kmod-check, make vmbench)
+include kmod/kmod.mk
+# eBPF programs: wired here, filled in by their issue.
 bpf:
 	@if [ -n "$$(ls bpf/*.bpf.c 2>/dev/null)" ]; then $(MAKE) -C bpf; \
 	else echo "bpf: no programs yet"; fi

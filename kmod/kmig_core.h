@@ -8,6 +8,7 @@
 #ifndef KMIG_CORE_H
 #define KMIG_CORE_H
 
+#include <linux/bits.h>
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -16,7 +17,7 @@
 
 /* 2 MiB on x86-64; defined here so the code builds without THP (UML) */
 #define KMIG_PMD_ORDER		(PMD_SHIFT - PAGE_SHIFT)
-#define KMIG_PMD_PAGES		(1UL << KMIG_PMD_ORDER)
+#define KMIG_PMD_PAGES		BIT(KMIG_PMD_ORDER)
 
 /**
  * struct kmig_range - one tracked page range of a shmem file
@@ -64,7 +65,7 @@ struct kmig_range {
  * @ranges:  tracked ranges (NULL = free slot)
  */
 struct kmig_ctx {
-	struct mutex lock;
+	struct mutex lock;	/* serialises the fd's ioctls; taken before the registry's */
 	bool api_done;
 	u32 next_id;
 	unsigned int nranges;

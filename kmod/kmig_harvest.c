@@ -32,10 +32,10 @@
 #define KMIG_BATCH		16
 #define KMIG_RESCHED_EVERY	1024
 
-/* the walk's state; @mode says which folios need work */
+/* the walk's state; @post says which folios need work */
 struct kmig_walk {
 	struct kmig_range *r;
-	bool post;			/* after the helper: only folios with a bit in @r->pending */
+	bool post;			/* after the helper: folios with a bit pending */
 	unsigned int n;
 	struct folio *batch[KMIG_BATCH];
 	long thp_pages;			/* pages reported because of THP rules */

@@ -357,4 +357,5 @@ static struct kunit_suite kmig_suite = {
 	.name = "kmig",
 	.test_cases = kmig_cases,
 };
+
 kunit_test_suite(kmig_suite);

@@ -23,7 +23,8 @@
 #include "kmig_core.h"
 
 #if !IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
-#error "kmig needs CONFIG_MAPPING_DIRTY_HELPERS=y (Debian's -amd64 flavour has it, -cloud-amd64 does not)"
+/* Debian's -amd64 flavour has it (DRM_VMWGFX selects it), -cloud-amd64 does not */
+#error "kmig needs CONFIG_MAPPING_DIRTY_HELPERS=y"
 #endif
 
 /* copy bounce buffer for the bitmap, in u64 words */

@@ -65,12 +65,14 @@ def main():
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     total_p = total_f = 0
-    runs = [("qapi", [sys.executable, "tests/qapi/run.py"])]
+    runs = [("qapi", [sys.executable, "tests/qapi/run.py"]),
+            # checkpatch, builds, KUnit on UML, the in-VM tests: ~4 min warm, ~20 cold
+            ("kmod", [sys.executable, "tests/kmod/run.py"], 3600)]
     for build in args.build or ["build"]:
         tag = os.path.basename(build.rstrip("/"))
         runs += [(f"{tag}/{label}", cmd) for label, cmd in suites(build)]
-    for label, cmd in runs:
-        p, f = run_suite(label, cmd, env, args.timeout)
+    for label, cmd, *limit in runs:
+        p, f = run_suite(label, cmd, env, limit[0] if limit else args.timeout)
         print(f"# {label}: {p} passed, {f} failed", flush=True)
         total_p += p
         total_f += f

@@ -28,9 +28,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Debian 12's two kernels; the -amd64 flavour (cloud-amd64 lacks MAPPING_DIRTY_HELPERS)
-KERNELS = {"6.1": os.environ.get("KMIG_KV_61", "6.1.0-57-amd64"),
-           "6.12": os.environ.get("KMIG_KV_612", "6.12.117+deb12-amd64")}
+# Debian 12's two kernels, the -amd64 flavour (cloud-amd64 lacks MAPPING_DIRTY_HELPERS)
 NEWEST = {"6.1": r"^linux-headers-6\.1\.0-[0-9]+-amd64$",
           "6.12": r"^linux-headers-6\.12\.[0-9]+\+deb12-amd64$"}
 TAP = re.compile(r"^(not ok|ok) \d+ - (.*)$")
@@ -58,14 +56,21 @@ def available(pkg):
 
 
 def resolve_kernel(series):
-    """the pinned version, or the newest Debian still has"""
-    kv = KERNELS[series]
-    if os.path.isdir(f"/usr/src/linux-headers-{kv}") or available(f"linux-headers-{kv}"):
-        return kv
+    """KMIG_KV_<series> if set, else the newest installed headers (scripts/deps.sh
+    installs Debian's meta packages), else the newest Debian still has"""
+    env = os.environ.get("KMIG_KV_" + series.replace(".", ""))
+    if env:
+        return env
+    pat = re.compile(NEWEST[series])
+    def key(n):
+        return [int(x) for x in re.findall(r"\d+", n)]
+    have = sorted((os.path.basename(d) for d in glob.glob("/usr/src/linux-headers-*")
+                   if pat.match(os.path.basename(d))), key=key)
+    if have:
+        return have[-1][len("linux-headers-"):]
     out = subprocess.run(["apt-cache", "search", "--names-only", NEWEST[series]],
                          capture_output=True, text=True).stdout
-    names = sorted((line.split()[0] for line in out.splitlines()),
-                   key=lambda n: [int(x) for x in re.findall(r"\d+", n)])
+    names = sorted((line.split()[0] for line in out.splitlines()), key=key)
     if not names:
         raise RuntimeError(f"no linux-headers package for {series} in apt")
     return names[-1][len("linux-headers-"):]
@@ -94,22 +99,10 @@ def ensure_kernel(cache, kv):
 
 
 def build_ko(cache, kv):
-    """kmig.ko for @kv, built in a copy of kmod/ in the cache (the repo's stays clean)"""
-    d = os.path.join(cache, "vm", kv, "ko")
-    os.makedirs(os.path.join(d, "include", "uapi", "linux"), exist_ok=True)
-    for f in glob.glob(os.path.join(ROOT, "kmod", "*")):
-        name = os.path.basename(f)
-        if name.endswith((".c", ".h")) and ".mod." not in name or name == "Kbuild":
-            if name == "kmig_kunit.c":
-                continue
-            dst = os.path.join(d, name)
-            if not os.path.exists(dst) or open(f).read() != open(dst).read():
-                shutil.copy(f, dst)
-    shutil.copy(os.path.join(ROOT, "include", "uapi", "linux", "kmig.h"),
-                os.path.join(d, "include", "uapi", "linux", "kmig.h"))
-    run(["nice", "-n", "10", "make", "-s", "-C", f"/usr/src/linux-headers-{kv}", f"M={d}",
-         "modules"], stdout=subprocess.DEVNULL)
-    return os.path.join(d, "kmig.ko")
+    """kmig.ko for @kv via scripts/kmod-build.sh, objects in the cache"""
+    run([os.path.join(ROOT, "scripts", "kmod-build.sh"), os.path.join(cache, "vm", "ko"),
+         f"/usr/src/linux-headers-{kv}"], stdout=subprocess.DEVNULL)
+    return os.path.join(cache, "vm", "ko", kv, "kmig.ko")
 
 
 def build_userspace():

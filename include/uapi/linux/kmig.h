@@ -57,6 +57,7 @@ struct kmig_api {
 	__u64 features;
 	__u64 ioctls;
 };
+
 #define KMIG_API_SIZE_VER0	24
 
 /**
@@ -90,6 +91,7 @@ struct kmig_track {
 	__u32 id;
 	__u32 pad2;
 };
+
 #define KMIG_TRACK_SIZE_VER0	40
 
 /**
@@ -121,6 +123,7 @@ struct kmig_harvest {
 	__u64 dirty;
 	__u64 harvest_ns;
 };
+
 #define KMIG_HARVEST_SIZE_VER0	48
 
 /**
@@ -142,6 +145,7 @@ struct kmig_stats {
 	__u64 harvest_ns;
 	__u64 thp_chunks;
 };
+
 #define KMIG_STATS_SIZE_VER0	48
 
 /**
@@ -153,6 +157,7 @@ struct kmig_untrack {
 	__u32 argsz;
 	__u32 id;
 };
+
 #define KMIG_UNTRACK_SIZE_VER0	8
 
 /* Unknown ioctl numbers fail with ENOTTY. */
