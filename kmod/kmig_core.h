@@ -28,6 +28,9 @@
  * @npages:   pages tracked
  * @id:       handle given to userspace
  * @pending:  npages bits: found dirty and not yet reported to userspace
+ * @known:    npages bits: the page's folio was seen dirty (see kmig_harvest.c)
+ * @scratch:  npages bits of work space for a harvest
+ * @iversion: the file's i_version when @known was last trusted
  * @chunk0:   index of the first 2 MiB chunk (file index >> KMIG_PMD_ORDER)
  * @nchunks:  2 MiB chunks the range touches
  * @huge_prev: per chunk: pfn of the PMD-sized folio seen at the previous
@@ -43,6 +46,9 @@ struct kmig_range {
 	pgoff_t npages;
 	u32 id;
 	unsigned long *pending;
+	unsigned long *known;
+	unsigned long *scratch;
+	u64 iversion;
 	pgoff_t chunk0;
 	pgoff_t nchunks;
 	unsigned long *huge_prev;

@@ -7,21 +7,23 @@
  * which walks every shared mapping of the file, calls the MMU notifiers and
  * flushes the TLB with flush_tlb_range() once per VMA, never per page.
  *
- * Around it, two passes over the range's page cache (RCU xarray walks):
- *  - before: every mapped folio that is not dirty is marked dirty, so a
- *    PTE dirty bit cleaned below can never be the only record of a write
- *    (reclaim would otherwise drop the page);
- *  - PMD-sized folios (THP), which the helper skips, are handled at 2 MiB
- *    granularity: a mapped one is reported whole and unmapped through
- *    unmap_mapping_pages() (the kernel's zap path flushes the TLB), so the
- *    next write to it faults it in again and is seen at the next harvest;
- *    a chunk whose folio appeared, vanished or changed is reported whole.
- *  - after: a folio the helper found dirty but that was mapped after the
- *    first pass is marked dirty.
+ * Around it, two cheap page-cache passes (RCU xarray lookups):
+ *  - before: PMD-sized folios (THP), which the helper skips, found with
+ *    one lookup per 2 MiB chunk, are handled at 2 MiB granularity: a
+ *    mapped one is reported whole and unmapped through unmap_mapping_pages()
+ *    (the kernel's zap path flushes the TLB), so the next access faults it
+ *    in again and is seen at the next harvest; a chunk whose huge folio
+ *    appeared, vanished or changed is reported whole.  The helper runs
+ *    only over the chunks without one.
+ *  - after: every folio the helper found dirty is marked dirty
+ *    (folio_mark_dirty), in the same ioctl, so writeback and reclaim see
+ *    the write the cleaned PTE no longer records.  docs/kmod.md says what
+ *    the short window between the two means.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
+#include <linux/iversion.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
@@ -64,6 +66,16 @@ static long kmig_report_pages(struct kmig_range *r, pgoff_t from, pgoff_t nr)
 	return hi - lo;
 }
 
+/* remembers that file pages [start, start + nr) have a dirty folio */
+static void kmig_set_known(struct kmig_range *r, pgoff_t start, pgoff_t nr)
+{
+	pgoff_t lo = max(start, r->first);
+	pgoff_t hi = min(start + nr, r->first + r->npages);
+
+	if (lo < hi)
+		bitmap_set(r->known, lo - r->first, hi - lo);
+}
+
 /* a PMD-sized folio, locked and still in @r's file */
 static void kmig_handle_huge(struct kmig_walk *w, struct folio *folio)
 {
@@ -71,11 +83,8 @@ static void kmig_handle_huge(struct kmig_walk *w, struct folio *folio)
 	pgoff_t nr = folio_nr_pages(folio), c;
 	bool mapped = folio_mapped(folio);
 
-	if (mapped) {
-		/* zap the PMD(s): the TLB is flushed on the kernel's own path */
+	if (mapped)		/* zap the PMD(s): the TLB is flushed on the kernel's own path */
 		unmap_mapping_pages(r->mapping, folio->index, nr, false);
-		folio_mark_dirty(folio);
-	}
 	for (c = folio->index >> KMIG_PMD_ORDER;
 	     c < (folio->index + nr) >> KMIG_PMD_ORDER; c++) {
 		pgoff_t i;
@@ -85,6 +94,8 @@ static void kmig_handle_huge(struct kmig_walk *w, struct folio *folio)
 		i = c - r->chunk0;
 		r->huge_now[i] = folio_pfn(folio);
 		if (kmig_thp_chunk_dirty(r->huge_prev[i], r->huge_now[i], mapped)) {
+			/* reported whole: maybe written, maybe collapsed from written pages */
+			folio_mark_dirty(folio);
 			w->thp_pages += kmig_report_pages(r, c << KMIG_PMD_ORDER,
 							  KMIG_PMD_PAGES);
 			r->st.thp_chunks++;
@@ -103,10 +114,12 @@ static void kmig_flush_batch(struct kmig_walk *w)
 		folio_lock(folio);
 		/* truncated meanwhile: nothing to keep dirty */
 		if (folio->mapping == w->r->mapping) {
-			if (!w->post && kmig_folio_is_huge(folio))
+			if (!w->post) {
 				kmig_handle_huge(w, folio);
-			else
+			} else {
 				folio_mark_dirty(folio);
+				kmig_set_known(w->r, folio->index, folio_nr_pages(folio));
+			}
 		}
 		folio_unlock(folio);
 		folio_put(folio);
@@ -114,55 +127,105 @@ static void kmig_flush_batch(struct kmig_walk *w)
 	w->n = 0;
 }
 
-static bool kmig_needs_work(struct kmig_walk *w, struct folio *folio)
+/*
+ * Under RCU: the PMD-sized folio at file index @index, with a reference,
+ * or NULL.
+ */
+static struct folio *kmig_get_huge(struct address_space *mapping, pgoff_t index)
 {
-	struct kmig_range *r = w->r;
-
-	if (w->post) {
-		pgoff_t lo = max(folio->index, r->first);
-		pgoff_t hi = min(folio->index + folio_nr_pages(folio), r->first + r->npages);
-
-		if (folio_test_dirty(folio) || lo >= hi)
-			return false;
-		return find_next_bit(r->pending, hi - r->first, lo - r->first) < hi - r->first;
-	}
-	if (kmig_folio_is_huge(folio))
-		return true;
-	return !folio_test_dirty(folio) && folio_mapped(folio);
-}
-
-/* one RCU walk of the page cache over file pages [first, last] */
-static void kmig_walk_cache(struct kmig_walk *w, pgoff_t first, pgoff_t last)
-{
-	XA_STATE(xas, &w->r->mapping->i_pages, first);
-	pgoff_t skip_to = first;
-	unsigned int seen = 0;
+	XA_STATE(xas, &mapping->i_pages, index);
 	struct folio *folio;
 
+retry:
+	folio = xas_load(&xas);
+	if (xas_retry(&xas, folio))
+		goto retry;
+	if (!folio || xa_is_value(folio) || !kmig_folio_is_huge(folio))
+		return NULL;
+	if (!folio_try_get(folio))
+		goto retry;
+	if (unlikely(folio != xas_reload(&xas))) {
+		folio_put(folio);
+		goto retry;
+	}
+	return folio;
+}
+
+/* called under RCU; may drop and retake it */
+static void kmig_add(struct kmig_walk *w, struct folio *folio)
+{
+	w->batch[w->n++] = folio;
+	if (w->n == KMIG_BATCH) {
+		rcu_read_unlock();
+		kmig_flush_batch(w);
+		cond_resched();
+		rcu_read_lock();
+	}
+}
+
+/*
+ * PMD-sized folios start at a 2 MiB aligned index, so one lookup per
+ * chunk finds them all (a walk of every entry would cost twice the PTE walk).
+ */
+static void kmig_scan_huge(struct kmig_walk *w)
+{
+	struct kmig_range *r = w->r;
+	pgoff_t c;
+
 	rcu_read_lock();
-	xas_for_each(&xas, folio, last) {
-		if (xas_retry(&xas, folio) || xa_is_value(folio))
+	for (c = 0; c < r->nchunks; c++) {
+		struct folio *folio = kmig_get_huge(r->mapping, (r->chunk0 + c) << KMIG_PMD_ORDER);
+
+		if (folio)
+			kmig_add(w, folio);
+	}
+	rcu_read_unlock();
+	kmig_flush_batch(w);
+}
+
+/*
+ * Hands the dirty state to the folios of the pending pages in [lo, hi)
+ * (range-relative).  Only pages not already known to have a dirty folio
+ * are looked up (@r->known, see kmig_range_collect()); one lookup covers a
+ * whole folio, and a folio already dirty only needs to be remembered.
+ */
+static void kmig_mark_pending(struct kmig_walk *w, pgoff_t lo, pgoff_t hi)
+{
+	struct kmig_range *r = w->r;
+	XA_STATE(xas, &r->mapping->i_pages, 0);
+	unsigned int seen = 0;
+	pgoff_t p = lo;
+
+	bitmap_andnot(r->scratch, r->pending, r->known, r->npages);
+	rcu_read_lock();
+	while ((p = find_next_bit(r->scratch, hi, p)) < hi) {
+		struct folio *folio;
+		pgoff_t start, nr;
+
+		xas_set(&xas, r->first + p);
+		folio = xas_load(&xas);
+		if (xas_retry(&xas, folio))
 			continue;
-		if (xas.xa_index < skip_to)
+		if (!folio || xa_is_value(folio)) {
+			p++;		/* truncated or swapped out since: nothing to keep */
 			continue;
-		if (kmig_needs_work(w, folio)) {
-			if (!folio_try_get(folio)) {
-				xas_reset(&xas);
+		}
+		start = folio->index;
+		nr = folio_nr_pages(folio);
+		if (!folio_test_dirty(folio)) {
+			if (!folio_try_get(folio))
 				continue;
-			}
 			if (unlikely(folio != xas_reload(&xas))) {
 				folio_put(folio);
-				xas_reset(&xas);
 				continue;
 			}
-			/* a large folio may sit in every slot it covers: once is enough */
-			skip_to = folio->index + folio_nr_pages(folio);
-			w->batch[w->n++] = folio;
+			kmig_add(w, folio);		/* marked and remembered there */
+		} else if (folio == xas_reload(&xas)) {
+			kmig_set_known(r, start, nr);
 		}
-		if (w->n == KMIG_BATCH || ++seen % KMIG_RESCHED_EVERY == 0) {
-			xas_pause(&xas);
+		p = max(start + nr - r->first, p + 1);
+		if (++seen % KMIG_RESCHED_EVERY == 0) {
 			rcu_read_unlock();
-			kmig_flush_batch(w);
 			cond_resched();
 			rcu_read_lock();
 		}
@@ -201,9 +264,22 @@ long kmig_range_collect(struct kmig_range *r)
 	pgoff_t lo = ULONG_MAX, hi = 0, c, run;
 	unsigned long *tmp;
 	long found = 0;
+	u64 iversion;
 
+	/*
+	 * @r->known trusts that a shmem folio, once dirty, stays dirty while
+	 * it stays in the page cache (writeback to swap removes it; swap-in,
+	 * migration and splits keep the flag).  Only truncation and hole
+	 * punching put a new, clean folio at a known index, and both bump
+	 * i_version (shmem_truncate_range()): then nothing is trusted.
+	 */
+	iversion = inode_peek_iversion_raw(file_inode(r->file));
+	if (iversion != r->iversion) {
+		bitmap_zero(r->known, r->npages);
+		r->iversion = iversion;
+	}
 	memset(r->huge_now, 0, r->nchunks * sizeof(long));
-	kmig_walk_cache(&w, r->first, last);
+	kmig_scan_huge(&w);
 	/* chunks whose huge folio vanished (split, truncated, swapped) */
 	for (c = 0; c < r->nchunks; c++) {
 		if (r->huge_prev[c] && !r->huge_now[c]) {
@@ -232,7 +308,7 @@ long kmig_range_collect(struct kmig_range *r)
 
 	if (lo < hi) {
 		w.post = true;
-		kmig_walk_cache(&w, r->first + lo, r->first + hi - 1);
+		kmig_mark_pending(&w, lo, hi);
 	}
 	return found;
 }

@@ -81,9 +81,11 @@ struct kmig_range *kmig_range_new(struct file *file, pgoff_t first, pgoff_t npag
 	r->chunk0 = first >> KMIG_PMD_ORDER;
 	r->nchunks = (last >> KMIG_PMD_ORDER) - r->chunk0 + 1;
 	r->pending = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->known = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->scratch = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
 	r->huge_prev = kvcalloc(r->nchunks, sizeof(long), GFP_KERNEL_ACCOUNT);
 	r->huge_now = kvcalloc(r->nchunks, sizeof(long), GFP_KERNEL_ACCOUNT);
-	if (!r->pending || !r->huge_prev || !r->huge_now) {
+	if (!r->pending || !r->known || !r->scratch || !r->huge_prev || !r->huge_now) {
 		kmig_range_free(r);
 		return NULL;
 	}
@@ -100,6 +102,8 @@ void kmig_range_free(struct kmig_range *r)
 	if (!r)
 		return;
 	kvfree(r->pending);
+	kvfree(r->known);
+	kvfree(r->scratch);
 	kvfree(r->huge_prev);
 	kvfree(r->huge_now);
 	if (r->file)

@@ -32,7 +32,7 @@ baseline() {
 	d=/tmp/base; mkdir -p $d
 	kmigd --qmp $d/s.qmp --workload $d/s.wl >$d/s.log 2>&1 & sp=$!
 	i=0; while [ ! -S $d/s.wl ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.1; done
-	kmig-dirtygen --agent $d/s.wl --size $1 --rate 0 --pidfile $d/sg.pid --report $d/s.rep \
+	kmig-dirtygen --agent $d/s.wl --size $1 --rate 0 $DG_OPTS --pidfile $d/sg.pid --report $d/s.rep \
 		>$d/sg.log 2>&1 & sg=$!
 	i=0; while [ ! -f $d/sg.pid ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done
 	t0=$(up); sleep $2; kill -TERM $sg; wait $sg; t1=$(up)
@@ -44,19 +44,23 @@ insmod /lib/kmig/$kv/kmig.ko; tap $? "insmod kmig.ko on $kv"
 grep -q ' clean_record_shared_mapping_range$' /proc/kallsyms; tap $? "kernel exports clean_record_shared_mapping_range"
 [ -c /dev/kmig ]; tap $? "/dev/kmig exists"
 
+# the bench's workload: flat out (rate 0), 90 % of writes to 10 % of its pages
+BENCH_SIZE=128M
+DG_OPTS=
 # e2e TRACKER SIZE RATE: one migration between two kmigd over a unix socket
 e2e() {
 	d=/tmp/e2e-$1; mkdir -p $d
 	kmigd --qmp $d/s.qmp --workload $d/s.wl >$d/s.log 2>&1 & sp=$!
 	kmigd --qmp $d/d.qmp --workload $d/d.wl --incoming defer >$d/d.log 2>&1 & dp=$!
 	i=0; while [ ! -S $d/s.wl ] || [ ! -S $d/d.wl ]; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.1; done
-	kmig-dirtygen --agent $d/s.wl --size $2 --rate $3 --pidfile $d/sg.pid \
+	kmig-dirtygen --agent $d/s.wl --size $2 --rate $3 $DG_OPTS --pidfile $d/sg.pid \
 		--checksum-out $d/s.sum --report $d/s.rep >$d/sg.log 2>&1 & sg=$!
 	kmig-dirtygen --agent $d/d.wl --size $2 --role dst --idle --verify --pidfile $d/dg.pid \
 		--checksum-out $d/d.sum --report $d/d.rep >$d/dg.log 2>&1 & dg=$!
 	i=0; while [ ! -f $d/sg.pid ] || [ ! -f $d/dg.pid ]; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done
 	t0=$(up)
-	timeout 600 kmig migrate --src $d/s.qmp --dst $d/d.qmp unix:$d/mig.sock >$d/mig.log 2>&1
+	timeout 600 kmig migrate --timeout 500 $MIG_OPTS --src $d/s.qmp --dst $d/d.qmp \
+		unix:$d/mig.sock >$d/mig.log 2>&1
 	rc=$?
 	t1=$(up)
 	kmig --qmp $d/s.qmp query-migrate >$d/qm.json 2>&1
@@ -76,12 +80,15 @@ e2e() {
 	kill $sg $dg $sp $dp 2>/dev/null; wait $sg $dg $sp $dp 2>/dev/null
 }
 
-if [ "$mode" = bench ]; then
+if [ "$mode" = bench ] || [ "$mode" = micro ]; then
+	DG_OPTS="--pattern hot"
+	MIG_OPTS="--downtime 1000"
 	kmig-vmbench; tap $? "kmig-vmbench ran"
-	baseline 256M 10
-	e2e kmod 256M 0
+	[ "$mode" = micro ] && done_
+	baseline $BENCH_SIZE 10
+	e2e kmod $BENCH_SIZE 0
 	rmmod kmig; tap $? "rmmod kmig"
-	e2e uffd-wp 256M 0
+	e2e uffd-wp $BENCH_SIZE 0
 	done_
 fi
 

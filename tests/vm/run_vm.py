@@ -18,10 +18,12 @@ repository; each guest's console log is kept there for post-mortems.
 """
 
 import argparse
+import ctypes
 import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -147,6 +149,13 @@ def initramfs(cache, bindir, kos):
     return out
 
 
+def die_with_parent():
+    """in the qemu child: SIGKILL when run_vm.py dies, however it dies (a suite
+    timeout SIGKILLs us, and a SIGKILL runs no cleanup of ours)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)		# PR_SET_PDEATHSIG
+
+
 def boot(cache, vmlinuz, initrd, tag, smp, mem, append, timeout):
     """runs one guest; returns (console text, seconds, how it ended)"""
     logf = os.path.join(cache, "vm", f"console-{tag}.log")
@@ -157,7 +166,7 @@ def boot(cache, vmlinuz, initrd, tag, smp, mem, append, timeout):
     t0 = time.monotonic()
     with open(logf, "w") as lf:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+                             preexec_fn=die_with_parent)
         try:
             p.wait(timeout=timeout)
             how = "exited"
@@ -209,6 +218,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", default=os.environ.get("KMIG_CACHE", "/var/cache/kmig"))
     ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--micro", action="store_true", help="with --bench: kmig-vmbench only")
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--only", help="one guest, e.g. 6.12/2")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per guest")
@@ -227,8 +237,9 @@ def main():
         print(f"1..{t.n}")
         return 1
     if args.bench:
+        mode = "micro" if args.micro else "bench"
         text, secs, how = boot(args.cache, vmlinuz["6.12"], initrd, "bench-6.12", 2, "2G",
-                               "kmig.mode=bench", args.timeout * 2)
+                               f"kmig.mode={mode}", args.timeout * 2)
         judge(t, "vmbench 6.12/2", text, secs, how)
         with open(os.path.join(args.cache, "vm", "vmbench.txt"), "w") as f:
             f.write("\n".join(x for x in text.splitlines() if x.startswith("BENCH")) + "\n")
