@@ -339,6 +339,61 @@ static void kmig_test_harvest_unmap(struct kunit *test)
 	kmig_mm_teardown(&fx);
 }
 
+static void kmig_fault(struct kunit *test, unsigned long addr, pgoff_t p, unsigned int flags)
+{
+	int ret;
+
+	mmap_read_lock(current->mm);
+	ret = fixup_user_fault(current->mm, addr + p * PAGE_SIZE, flags, NULL);
+	mmap_read_unlock(current->mm);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+}
+
+static bool kmig_folio_dirty(struct kunit *test, struct file *f, pgoff_t p)
+{
+	struct folio *folio = __filemap_get_folio(f->f_mapping, p, 0, 0);
+	bool dirty;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(folio));
+	dirty = folio_test_dirty(folio);
+	folio_put(folio);
+	return dirty;
+}
+
+/*
+ * The dirty hand-off for a folio that a read fault brought in clean and a
+ * write then dirtied through its PTE only, also after a hole punch put a
+ * new folio where a known-dirty one was (i_version must reset the cache).
+ */
+static void kmig_test_harvest_handoff(struct kunit *test)
+{
+	DECLARE_BITMAP(want, KT_PAGES);
+	struct kmig_mm_fixture fx;
+	struct kmig_range *r;
+
+	kmig_mm_setup(test, &fx);
+	r = kmig_range_new(fx.file, 0, KT_PAGES);
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	kmig_fault(test, fx.map[0], 4, 0);			/* read: clean folio */
+	KUNIT_EXPECT_FALSE(test, kmig_folio_dirty(test, fx.file, 4));
+	kmig_fault(test, fx.map[0], 4, FAULT_FLAG_WRITE);	/* PTE dirty only */
+	KUNIT_EXPECT_FALSE(test, kmig_folio_dirty(test, fx.file, 4));
+	bitmap_zero(want, KT_PAGES);
+	__set_bit(4, want);
+	kmig_expect_harvest(test, r, want);
+	KUNIT_EXPECT_TRUE(test, kmig_folio_dirty(test, fx.file, 4));
+
+	/* punch page 4 out; a new clean folio comes back the same way */
+	shmem_truncate_range(file_inode(fx.file), 4 * PAGE_SIZE, 5 * PAGE_SIZE - 1);
+	kmig_fault(test, fx.map[0], 4, 0);
+	kmig_fault(test, fx.map[0], 4, FAULT_FLAG_WRITE);
+	KUNIT_EXPECT_FALSE(test, kmig_folio_dirty(test, fx.file, 4));
+	kmig_expect_harvest(test, r, want);
+	KUNIT_EXPECT_TRUE(test, kmig_folio_dirty(test, fx.file, 4));
+	kmig_range_free(r);
+	kmig_mm_teardown(&fx);
+}
+
 static struct kunit_case kmig_cases[] = {
 	KUNIT_CASE(kmig_test_api),
 	KUNIT_CASE(kmig_test_track_args),
@@ -350,6 +405,7 @@ static struct kunit_case kmig_cases[] = {
 	KUNIT_CASE(kmig_test_harvest_exact),
 	KUNIT_CASE(kmig_test_harvest_subrange),
 	KUNIT_CASE(kmig_test_harvest_unmap),
+	KUNIT_CASE(kmig_test_harvest_handoff),
 	{}
 };
 
