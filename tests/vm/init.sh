@@ -25,18 +25,20 @@ tap() { # tap RC NAME
 }
 done_() { echo "KMIG-VM-DONE"; sync; poweroff -f; }
 up() { cut -d' ' -f1 /proc/uptime; }
+# a child that exited stays a zombie until waited for: not alive
+alive() { [ -e /proc/$1 ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status; }
 writes() { sed -n 's/.*"writes": *\([0-9]*\).*/\1/p' $1 2>/dev/null; }
 
-# baseline SIZE SECS: the dirtygen writing flat out, tracked by no one
+# baseline SIZE SECS: the bench's dirtygen, tracked by no one
 baseline() {
 	d=/tmp/base; mkdir -p $d
 	kmigd --qmp $d/s.qmp --workload $d/s.wl >$d/s.log 2>&1 & sp=$!
 	i=0; while [ ! -S $d/s.wl ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.1; done
-	kmig-dirtygen --agent $d/s.wl --size $1 --rate 0 $DG_OPTS --pidfile $d/sg.pid --report $d/s.rep \
+	kmig-dirtygen --agent $d/s.wl --size $1 --rate $BENCH_RATE $DG_OPTS --pidfile $d/sg.pid --report $d/s.rep \
 		>$d/sg.log 2>&1 & sg=$!
 	i=0; while [ ! -f $d/sg.pid ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done
 	t0=$(up); sleep $2; kill -TERM $sg; wait $sg; t1=$(up)
-	echo "BENCH baseline size=$1 seconds=$(awk "BEGIN{print $t1 - $t0}") writes=$(writes $d/s.rep)"
+	echo "BENCH baseline rate=$BENCH_RATE size=$1 seconds=$(awk "BEGIN{print $t1 - $t0}") writes=$(writes $d/s.rep)"
 	kill $sp; wait $sp 2>/dev/null
 }
 
@@ -44,8 +46,30 @@ insmod /lib/kmig/$kv/kmig.ko; tap $? "insmod kmig.ko on $kv"
 grep -q ' clean_record_shared_mapping_range$' /proc/kallsyms; tap $? "kernel exports clean_record_shared_mapping_range"
 [ -c /dev/kmig ]; tap $? "/dev/kmig exists"
 
-# the bench's workload: flat out (rate 0), 90 % of writes to 10 % of its pages
+# busy TRACKER SIZE SECS: the dirtygen writing flat out while a migration that
+# cannot converge runs for SECS and is cancelled: its writes/s under tracking
+busy() {
+	d=/tmp/busy-$1; mkdir -p $d
+	kmigd --qmp $d/s.qmp --workload $d/s.wl >$d/s.log 2>&1 & sp=$!
+	kmigd --qmp $d/d.qmp --workload $d/d.wl --incoming defer >$d/d.log 2>&1 & dp=$!
+	i=0; while [ ! -S $d/s.wl ] || [ ! -S $d/d.wl ]; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.1; done
+	kmig-dirtygen --agent $d/s.wl --size $2 --rate 0 $DG_OPTS --pidfile $d/sg.pid \
+		--report $d/s.rep >$d/sg.log 2>&1 & sg=$!
+	kmig-dirtygen --agent $d/d.wl --size $2 --role dst --idle --pidfile $d/dg.pid \
+		>$d/dg.log 2>&1 & dg=$!
+	i=0; while [ ! -f $d/sg.pid ] || [ ! -f $d/dg.pid ]; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done
+	t0=$(up)
+	timeout $(($3 + 30)) kmig migrate --timeout $3 --src $d/s.qmp --dst $d/d.qmp \
+		unix:$d/mig.sock >$d/mig.log 2>&1
+	kill -TERM $sg; wait $sg; t1=$(up)
+	last=$(tr '\r' '\n' <$d/mig.log | grep 'syncs' | tail -1 | tr -s ' ')
+	echo "BENCH busy tracker=$1 size=$2 seconds=$(awk "BEGIN{print $t1 - $t0}") writes=$(writes $d/s.rep) last=[$last]"
+	kill $dg $sp $dp 2>/dev/null; wait $dg $sp $dp 2>/dev/null
+}
+
+# the bench's workload: 100k pages/s asked, 90 % of writes to 10 % of its pages
 BENCH_SIZE=128M
+BENCH_RATE=100000
 DG_OPTS=
 # e2e TRACKER SIZE RATE: one migration between two kmigd over a unix socket
 e2e() {
@@ -71,9 +95,11 @@ e2e() {
 	pages=$(($(echo $2 | sed 's/M$//') * 256))
 	grep -q "^verify: $pages pages ok, 0 bad" $d/dg.log
 	tap $? "destination verified every page: $(grep '^verify: ' $d/dg.log)"
+	# the source writes its hash when it exits, after the hand-over
+	i=0; while alive $sg && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.1; done
 	i=0; while [ ! -s $d/d.sum ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done
 	[ -s $d/s.sum ] && [ "$(cat $d/s.sum)" = "$(cat $d/d.sum)" ]
-	tap $? "source and destination memory hashes agree"
+	tap $? "source and destination memory hashes agree ($(cat $d/s.sum 2>/dev/null) $(cat $d/d.sum 2>/dev/null))"
 	i=0; while [ ! -s $d/s.rep ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done
 	echo "BENCH e2e tracker=$1 size=$2 seconds=$(awk "BEGIN{print $t1 - $t0}") writes=$(writes $d/s.rep)"
 	if [ "$rc" != 0 ]; then sed 's/^/# /' $d/mig.log $d/s.log $d/sg.log | tail -30; fi
@@ -86,9 +112,12 @@ if [ "$mode" = bench ] || [ "$mode" = micro ]; then
 	kmig-vmbench; tap $? "kmig-vmbench ran"
 	[ "$mode" = micro ] && done_
 	baseline $BENCH_SIZE 10
-	e2e kmod $BENCH_SIZE 0
+	e2e kmod $BENCH_SIZE $BENCH_RATE
+	BENCH_RATE=0 baseline $BENCH_SIZE 10
+	busy kmod $BENCH_SIZE 10
 	rmmod kmig; tap $? "rmmod kmig"
-	e2e uffd-wp $BENCH_SIZE 0
+	e2e uffd-wp $BENCH_SIZE $BENCH_RATE
+	busy uffd-wp $BENCH_SIZE 10
 	done_
 fi
 
