@@ -181,6 +181,49 @@ def boot(cache, vmlinuz, initrd, tag, smp, mem, append, timeout):
     return text, time.monotonic() - t0, how
 
 
+def kv(line):
+    return dict(re.findall(r"(\w+)=([^\s\[]+|\[[^\]]*\])", line))
+
+
+def bench_table(lines):
+    """the BENCH lines of one run as a table of kmod vs uffd-wp and their ratio"""
+    wr, hv, mig, base = {}, {}, {}, {}
+    for line in lines:
+        d = kv(line)
+        t = d.get("tracker")
+        if "first_write_ns" in d:
+            wr[t] = (int(d["first_write_ns"]), int(d["rewrite_ns"]))
+        elif "harvest_ms_per_gib" in d:
+            hv[(t, d["pct"])] = float(d["harvest_ms_per_gib"])
+        elif line.startswith("BENCH baseline") and d.get("writes"):
+            base[d["rate"]] = int(d["writes"]) / float(d["seconds"])
+        elif line.startswith(("BENCH e2e", "BENCH busy")) and d.get("writes"):
+            mig[(line.split()[1], t)] = int(d["writes"]) / float(d["seconds"])
+
+    def row(name, a, b, target=""):
+        if a is None or b is None:
+            return f"| {name} | {a} | {b} | - | {target} |"
+        fmt = (lambda v: f"{v:,.0f}") if max(a, b) >= 100 else (lambda v: f"{v:.2f}")
+        return f"| {name} | {fmt(a)} | {fmt(b)} | {a / b:.3f} | {target} |"
+
+    out = ["| metric | kmod | uffd-wp | kmod / uffd-wp | target |", "|---|---|---|---|---|"]
+    k, u = wr.get("kmod", (None, None)), wr.get("uffd-wp", (None, None))
+    out.append(row("first write to a page after a harvest (ns)", k[0], u[0]))
+    if None not in k + u:
+        out.append(row("  its cost over a rewrite of the page (ns)", max(k[0] - k[1], 0),
+                       u[0] - u[1], "<= 0.1"))
+    for pct in ("1", "10", "100"):
+        out.append(row(f"harvest at {pct} % dirty (ms per GiB)", hv.get(("kmod", pct)),
+                       hv.get(("uffd-wp", pct)), "<= 0.5" if pct == "10" else ""))
+    for kind, rate, what in (("e2e", "100000", "completed migration, 100k writes/s asked"),
+                             ("busy", "0", "10 s of migration, writing flat out")):
+        b = base.get(rate)
+        out.append(row(f"workload writes/s, {what} (alone: {b:,.0f})" if b else
+                       f"workload writes/s, {what}", mig.get((kind, "kmod")),
+                       mig.get((kind, "uffd-wp"))))
+    return "\n".join(out)
+
+
 class Tap:
     def __init__(self):
         self.n = self.failed = 0
@@ -241,11 +284,12 @@ def main():
         text, secs, how = boot(args.cache, vmlinuz["6.12"], initrd, "bench-6.12", 2, "2G",
                                f"kmig.mode={mode}", args.timeout * 2)
         judge(t, "vmbench 6.12/2", text, secs, how)
+        lines = [x for x in text.splitlines() if x.startswith("BENCH")]
+        table = bench_table(lines)
         with open(os.path.join(args.cache, "vm", "vmbench.txt"), "w") as f:
-            f.write("\n".join(x for x in text.splitlines() if x.startswith("BENCH")) + "\n")
-        for line in text.splitlines():
-            if line.startswith("BENCH"):
-                print(line)
+            f.write("\n".join(lines) + "\n\n" + table + "\n")
+        print("\n".join("# " + x for x in lines))
+        print(table)
     else:
         for s in series:
             for smp in (1, 2):
