@@ -81,6 +81,12 @@ static void life_exit(void)
 		for (unsigned long k = 0;; k++)
 			a[(k % LP) * PG + 1] = (char)k;
 	}
+	/* harvest until the child's writes show up (it may take a while to start) */
+	for (int i = 0; i < 100000 && !seen; i++) {
+		n = kmig_harvest(dev, id, bm, sizeof(bm));
+		errors += n < 0;
+		seen += n > 0 ? n : 0;
+	}
 	for (int i = 0; i < 400; i++) {
 		if (i == 200)
 			kill(pid, SIGKILL);	/* dies while we harvest */
@@ -95,6 +101,55 @@ static void life_exit(void)
 	kmig_harvest(dev, id, bm, sizeof(bm));
 	n = kmig_harvest(dev, id, bm, sizeof(bm));
 	tap(n == 0, "exit: nothing left to report once no one maps it (%ld)", n);
+	close(fd);
+	close(dev);
+}
+
+/* a writer in another process (another mm), as a workload is to kmigd */
+static void life_other_process(void)
+{
+	uint64_t bm[LP / 64];
+	char *a;
+	int dev = kmig_open_api(), fd = memfd_map(LP * PG, (void **)&a);
+	int go[2], done[2], bad = 0, st;
+	uint32_t id;
+	char c;
+
+	tap(dev >= 0 && fd >= 0 && !pipe(go) && !pipe(done) && !kmig_track(dev, fd, 0, LP * PG, &id),
+	    "other process: set-up");
+	munmap(a, LP * PG);		/* only the child maps it */
+	kmig_harvest(dev, id, bm, sizeof(bm));
+	if (fork() == 0) {
+		char *m = mmap(NULL, LP * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		for (int round = 0; round < 20; round++) {
+			for (unsigned long p = 0; p < LP; p++)
+				if ((p * 7 + round) % 5 == 0)
+					m[p * PG] = (char)round;
+			if (write(done[1], "w", 1) != 1 || read(go[0], &c, 1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (int round = 0; round < 20; round++) {
+		uint64_t want[LP / 64] = { 0 };
+
+		if (read(done[0], &c, 1) != 1)
+			break;
+		for (unsigned long p = 0; p < LP; p++)
+			if ((p * 7 + round) % 5 == 0)
+				want[p / 64] |= 1ULL << (p % 64);
+		bad += kmig_harvest(dev, id, bm, sizeof(bm)) < 0 || memcmp(bm, want, sizeof(bm));
+		if (write(go[1], "h", 1) != 1)
+			break;
+	}
+	wait(&st);
+	tap(!bad && WIFEXITED(st) && !WEXITSTATUS(st),
+	    "other process: 20 rounds of writes by a child, exact dirty sets (%d bad)", bad);
+	for (int i = 0; i < 2; i++) {
+		close(go[i]);
+		close(done[i]);
+	}
 	close(fd);
 	close(dev);
 }
@@ -127,5 +182,6 @@ void vmtest_lifecycle(void)
 {
 	life_munmap();
 	life_exit();
+	life_other_process();
 	life_close();
 }
