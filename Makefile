@@ -37,7 +37,7 @@ LDFLAGS     += -fsanitize=thread
 endif
 GEN       := $(BUILD)/qapi
 INCLUDES  := -Iuserspace/util -Iuserspace/qmp -Iuserspace/engine -Iuserspace/kmigd \
-	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -Itests/fuzz -I$(GEN)
+	-Iuserspace/track -Iuserspace/lib -Iuserspace/xport -Itests/fuzz -I$(GEN) -Iinclude/uapi
 CFLAGS    += $(CFLAGS_BASE) $(INCLUDES)
 LDLIBS    += $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) -lz -lzstd -lpthread
 
@@ -61,7 +61,7 @@ ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/
 	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
 XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \
 	userspace/xport/xport_pipe.c
-TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c
+TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c userspace/track/track_kmod.c
 LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
 KMIGD_SRC := userspace/kmigd/main.c
 AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c
@@ -193,11 +193,8 @@ bench: deps all
 	@KMIG_DEPS_BENCH=1 scripts/deps.sh
 	$(PYTHON) tests/bench/bench.py --build $(BUILD)
 
-# Kernel module and eBPF programs: wired here, filled in by their issues.
-KDIR ?= /lib/modules/$(shell uname -r)/build
-kmod:
-	@if [ -n "$$(ls kmod/*.c 2>/dev/null)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) modules; \
-	else echo "kmod: no sources yet"; fi
+# Kernel module (make kmod [KDIR=...], make kmod-check, make vmbench)
+include kmod/kmod.mk
 bpf: bpf-skels
 
 clean:

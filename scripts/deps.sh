@@ -11,6 +11,11 @@ PKGS="$PKGS zlib1g-dev libzstd-dev"
 PKGS="$PKGS clang libclang-rt-14-dev"
 # the eBPF dirty tracker (bpf/bpf.mk): compiler, strip, skeletons, loader library
 PKGS="$PKGS llvm bpftool libbpf-dev"
+# kmod/ (docs/kmod.md): headers of Debian's two kernels, linux-source-6.1 for
+# KUnit on UML and checkpatch, flex/bison/bc for that build, QEMU + busybox +
+# cpio for the test guests
+PKGS="$PKGS linux-headers-amd64 linux-headers-6.12-amd64 linux-source-6.1 flex bison bc \
+	qemu-system-x86 busybox-static cpio"
 # make bench also compares against QEMU's own migration
 [ -n "${KMIG_DEPS_BENCH:-}" ] && PKGS="$PKGS qemu-system-x86"
 missing=""

@@ -74,15 +74,17 @@ def main():
     total_p = total_f = total_s = 0
     skipped_lines = []
     runs = [("qapi", [sys.executable, "tests/qapi/run.py"]),
-            ("docs", [sys.executable, "tests/docs/test_wire_doc.py"])]
+            ("docs", [sys.executable, "tests/docs/test_wire_doc.py"]),
+            # checkpatch, builds, KUnit on UML, the in-VM tests: ~4 min warm, ~20 cold
+            ("kmod", [sys.executable, "tests/kmod/run.py"], 3600)]
     for build in args.build or ["build"]:
         tag = os.path.basename(build.rstrip("/"))
         runs += [(f"{tag}/{label}", cmd) for label, cmd in suites(build)]
     if args.fuzz:
         runs.append(("fuzz", [sys.executable, "tests/fuzz/run.py", "--bindir", args.fuzz,
                               "--seconds", str(args.fuzz_seconds)]))
-    for label, cmd in runs:
-        p, f, s = run_suite(label, cmd, env, args.timeout)
+    for label, cmd, *limit in runs:
+        p, f, s = run_suite(label, cmd, env, limit[0] if limit else args.timeout)
         print(f"# {label}: {p} passed, {f} failed, {s} skipped", flush=True)
         total_p += p
         total_f += f

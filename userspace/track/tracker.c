@@ -17,8 +17,12 @@
 #include "track_bpf.h"
 #include "tracker.h"
 
+/* track_kmod.c; declared here so tracker.h stays the fixed interface */
+extern const struct kmig_tracker_ops kmig_track_kmod_ops;
+
 /* In order of preference. */
 const struct kmig_tracker_ops *const kmig_trackers[] = {
+	&kmig_track_kmod_ops,
 	&kmig_track_uffd_ops,
 	&kmig_track_bpf_ops,	/* named only: blind to GUP writes (track_bpf.c) */
 	NULL,
