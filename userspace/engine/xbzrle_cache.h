@@ -2,12 +2,15 @@
 /*
  * xbzrle_cache.h: the source's copies of pages as last sent, which XBZRLE
  * deltas are computed against.  QEMU's page cache (migration/page_cache.c)
- * semantics, so hit and miss counts match QEMU's for the same page order:
+ * semantics:
  *
  * - the size is a power of two, in bytes, at least one page; it holds
  *   size / 4096 entries;
- * - direct-mapped: the entry for key K is K & (entries - 1) (kmig's keys
- *   are (block index << 40) | page index, so the page index picks it);
+ * - direct-mapped: the entry for key K is K & (entries - 1).  QEMU's key
+ *   is the page's global RAM offset / 4096; with keys (block index << 40)
+ *   | page index the page index alone picks the entry, so equal page
+ *   indexes of different blocks share one.  Keys equal to QEMU's give
+ *   QEMU's hits and misses for the same page order;
  * - each entry holds one page copy, its key and its age, the dirty-sync
  *   generation it was last inserted or hit in;
  * - a hit refreshes the age; an insert refuses to replace an entry that
