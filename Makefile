@@ -58,7 +58,8 @@ ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/
 	userspace/engine/codec_zstd.c userspace/engine/dst.c userspace/engine/dst_recv.c \
 	userspace/engine/dst_pool.c \
 	userspace/engine/block.c userspace/engine/ratelimit.c \
-	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c
+	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c \
+	userspace/engine/xbzrle.c userspace/engine/xbzrle_cache.c
 XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \
 	userspace/xport/xport_pipe.c
 TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c userspace/track/track_kmod.c
