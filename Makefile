@@ -54,7 +54,8 @@ QMP_SRC   := userspace/qmp/qapi_rt.c userspace/qmp/qmp_server.c userspace/qmp/qm
 	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c userspace/qmp/qmp_agent.c
 ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/src_pages.c \
 	userspace/engine/sender.c userspace/engine/retpath.c userspace/engine/converge.c \
-	userspace/engine/batch.c userspace/engine/codec_raw.c userspace/engine/codec_zlib.c \
+	userspace/engine/batch.c userspace/engine/codec_raw.c userspace/engine/codec_xbzrle.c \
+	userspace/engine/xbzrle_send.c userspace/engine/codec_zlib.c \
 	userspace/engine/codec_zstd.c userspace/engine/dst.c userspace/engine/dst_recv.c \
 	userspace/engine/dst_pool.c \
 	userspace/engine/block.c userspace/engine/ratelimit.c \

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """scenarios_converge.py: end-to-end scenarios for the convergence tools: page compression
 (the compress capability's zlib threads on the main channel, multifd-compression zlib and zstd
-on the data channels), and what a destination does with a damaged compressed record.  Every
+on the data channels), XBZRLE, and what a destination does with a damaged compressed record
+or delta.  Every
 completed migration is checked page by page."""
 
 import json
 import re
 
 import kstream
-from harness import Fail
+from harness import Fail, wait_until
 from scenarios_engine import multifd, set_caps
 from steps import (MiB, check_completed, fresh_dst, listen, memory_matches, migrate, must,
                    start_pair)
@@ -114,3 +115,61 @@ def s24_bad_compressed(t, h):
     buf = bytearray(data)
     kstream.set_count(buf, r, r.count + 1)
     incoming("c", bytes(buf), r"bad zlib page record .*zlib:", "zlib record claims a page more")
+
+
+def s25_xbzrle(t, h):
+    """XBZRLE while the workload keeps changing two words per page it writes: deltas go, the
+    destination verifies page by page; cache-size changes during the migration; xbzrle with
+    multifd is refused; a file stream with a damaged delta fails the destination cleanly."""
+    src, dst, sdg, ddg = start_pair(h, "s25", "64M", rate=6000, content="delta")
+    for a in (src, dst):
+        set_caps(a, xbzrle=True)
+    src.cmd("migrate-set-parameters", {"xbzrle-cache-size": 32 * MiB})
+    migrate(src, listen(dst, "tcp:127.0.0.1:0"), bandwidth=24 * MiB)
+    src.wait_status("active", 5)
+    wait_until(lambda: src.query().get("ram", {}).get("dirty-sync-count", 0) >= 2, 20,
+               what="pass 2")
+    src.cmd("migrate-set-cache-size", {"value": 64 * MiB})
+    info = check_completed(t, "25 xbzrle, two words per write", src, dst, sdg, ddg)
+    x = info.get("xbzrle-cache") or {}
+    t.ok(x.get("pages", 0) > 100 and x.get("cache-miss", 0) > 0 and
+         x.get("encoding-rate", 0) > 20 and x.get("cache-size") == 64 * MiB,
+         "25 deltas went: %s pages, %s misses, encoding-rate %.1f, cache-size %s"
+         % (x.get("pages"), x.get("cache-miss"), x.get("encoding-rate", 0),
+            x.get("cache-size")), json.dumps(info))
+
+    src2 = h.kmigd("s25x-src")
+    h.dirtygen("s25x-sdg", src2, size="16M", idle=True)
+    set_caps(src2, xbzrle=True, multifd=True)
+    r = src2.request("migrate", {"uri": "tcp:127.0.0.1:1"})
+    t.ok("does not combine with 'multifd'" in r.get("error", {}).get("desc", ""),
+         "25 xbzrle with multifd: refused with a reason", json.dumps(r))
+
+    # a file stream with deltas in it, then one delta damaged
+    src3 = h.kmigd("s25f-src")
+    sdg3 = h.dirtygen("s25f-sdg", src3, size="32M", rate=20000, content="delta")
+    set_caps(src3, xbzrle=True)
+    stream = h.path("stream")
+    migrate(src3, "file:" + stream, bandwidth=48 * MiB)
+    info = src3.wait_status("completed", 60)
+    must(t, sdg3.wait_exit(10) == 0, "25 xbzrle migrate to file completes on the source",
+         json.dumps(info))
+    with open(stream, "rb") as f:
+        data = f.read()
+    blocks, recs = kstream.parse(data)
+    xrecs = [r for r in recs if r.type == kstream.PAGES and r.enc == kstream.ENC_XBZRLE]
+    must(t, len(xrecs) > 10, "25 the file holds XBZRLE records (%d of %d)"
+         % (len(xrecs), len(recs)))
+    r = xrecs[len(xrecs) // 2]
+    buf = bytearray(data)
+    buf[r.payload_pos:r.payload_pos + 3] = b"\xff\xff\xff"
+    path = h.path("stream-bad")
+    with open(path, "wb") as f:
+        f.write(bytes(buf))
+    dst3, ddg3 = fresh_dst(h, "s25f", "32M", content="delta")
+    dst3.cmd("migrate-incoming", {"uri": "file:" + path})
+    q = dst3.wait_status(("completed", "failed"), 20)
+    desc = q.get("error-desc", "")
+    t.ok(q.get("status") == "failed" and "bad xbzrle page record" in desc and
+         "started" not in ddg3.text(),
+         "25 a damaged XBZRLE delta: destination failed, error-desc %r" % desc, json.dumps(q))

@@ -52,6 +52,7 @@ struct kmig_codec_ops {
 extern const struct kmig_codec_ops kmig_codec_raw;
 extern const struct kmig_codec_ops kmig_codec_zlib;
 extern const struct kmig_codec_ops kmig_codec_zstd;
+extern const struct kmig_codec_ops kmig_codec_xbzrle;	/* decode only */
 
 /* the codec for wire encoding @enc, or NULL (ZERO and unknown encodings) */
 const struct kmig_codec_ops *kmig_codec_for(uint8_t enc);

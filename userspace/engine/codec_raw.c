@@ -69,6 +69,7 @@ const struct kmig_codec_ops *kmig_codec_for(uint8_t enc)
 {
 	static const struct kmig_codec_ops *const table[KMIG_ENC_MAX] = {
 		[KMIG_ENC_RAW] = &kmig_codec_raw,
+		[KMIG_ENC_XBZRLE] = &kmig_codec_xbzrle,
 		[KMIG_ENC_ZLIB] = &kmig_codec_zlib,
 		[KMIG_ENC_ZSTD] = &kmig_codec_zstd,
 	};

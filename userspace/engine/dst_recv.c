@@ -79,8 +79,8 @@ static int rd(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what)
 int kmig_dst_read_header(struct kmig_dst *d, struct kmig_wire_block *tab)
 {
 	struct kmig_wire_hdr *h = &d->hdr;
-	const uint64_t known = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO | 1u << KMIG_ENC_ZLIB |
-			       1u << KMIG_ENC_ZSTD;
+	const uint64_t known = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO | 1u << KMIG_ENC_XBZRLE |
+			       1u << KMIG_ENC_ZLIB | 1u << KMIG_ENC_ZSTD;
 	int ret = rd(&d->rx[0], h, sizeof(*h), "the header");
 
 	if (ret)
@@ -177,6 +177,17 @@ static int check_page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 		return kmig_dst_fail(d, -EPROTO, "page record beyond the end of block '%s' "
 				     "(offset %llu, %u pages)", d->blk[r->block].b->name,
 				     (unsigned long long)r->offset, r->count);
+	if (r->enc == KMIG_ENC_XBZRLE) {
+		/* one page, as QEMU: a delta no longer than the page, against a copy sent before */
+		if (r->count != 1 || !r->len || r->len > KMIG_PAGE_SIZE)
+			return kmig_dst_fail(d, -EPROTO, "bad XBZRLE record (%u pages, %u bytes)",
+					     r->count, r->len);
+		if (!seen(&d->blk[r->block], r->offset >> KMIG_PAGE_SHIFT))
+			return kmig_dst_fail(d, -EPROTO, "XBZRLE delta for page %llu of block '%s', "
+					     "which never arrived",
+					     (unsigned long long)(r->offset >> KMIG_PAGE_SHIFT),
+					     d->blk[r->block].b->name);
+	}
 	if ((r->enc == KMIG_ENC_RAW && r->len != r->count * KMIG_PAGE_SIZE) ||
 	    (r->enc == KMIG_ENC_ZERO && r->len) || r->len > KMIG_WIRE_MAX_ENCODED)
 		return kmig_dst_fail(d, -EPROTO, "page record of %u pages carries %u bytes",

@@ -36,6 +36,7 @@ struct kmig_mig *kmig_mig_new(const struct kmig_mig_hooks *hooks, void *opaque)
 	m->hooks = hooks;
 	m->opaque = opaque;
 	m->tuning.max_bandwidth = 128ull << 20;
+	m->tuning.xbzrle_cache_size = 64ull << 20;
 	m->tuning.conv = (struct kmig_converge_cfg){
 		.downtime_limit_ms = 300, .trigger_threshold = 50, .throttle_initial = 20,
 		.throttle_increment = 10, .max_throttle = 99,

@@ -64,6 +64,7 @@ struct kmig_mig_hooks {
 /** struct kmig_tuning - parameters the engine reads while it runs */
 struct kmig_tuning {
 	uint64_t max_bandwidth;		/* bytes/s, 0 = unlimited */
+	uint64_t xbzrle_cache_size;	/* bytes (xbzrle-cache-size) */
 	struct kmig_converge_cfg conv;	/* downtime limit, auto-converge, guarantee */
 };
 
@@ -84,6 +85,8 @@ struct kmig_codec_cfg {
  * @data_codec: how pages on the data channels are encoded (multifd-compression)
  * @decode_threads: destination: threads decoding compressed records of the
  *            main channel (decompress-threads)
+ * @xbzrle:   send changed pages as XBZRLE deltas (main channel only), with a
+ *            cache of @xbzrle_cache_size bytes to start with
  */
 struct kmig_mig_config {
 	struct kmig_uri uri;
@@ -93,6 +96,8 @@ struct kmig_mig_config {
 	unsigned int lanes;
 	struct kmig_codec_cfg data_codec;
 	unsigned int decode_threads;
+	bool xbzrle;
+	uint64_t xbzrle_cache_size;
 };
 
 /**
@@ -122,6 +127,10 @@ struct kmig_mig_stats {
 	uint64_t comp_bytes;		/* ... and their compressed bytes */
 	uint64_t comp_offered;		/* pages handed to the compressing threads */
 	uint64_t comp_busy;		/* times a run waited for a busy thread */
+	bool xbzrle;			/* the XBZRLE stage is in use */
+	uint64_t xb_cache_size;
+	uint64_t xb_pages, xb_bytes, xb_cache_miss, xb_overflow, xb_tried;
+	double xb_miss_rate, xb_encoding_rate;	/* over the last pass */
 	char converge_why[256];		/* why it has not switched over yet */
 };
 

@@ -26,6 +26,7 @@
 #include "ratelimit.h"
 #include "sender.h"
 #include "src.h"
+#include "xbzrle_send.h"
 
 #define QUEUE_LEN   64				/* runs waiting per data channel */
 
@@ -48,6 +49,7 @@ struct chan_tx {
 	struct kmig_batch b;
 	const struct kmig_codec_ops *codec;
 	void *cpriv;
+	struct kmig_xbzrle_send *xb;	/* the main channel's XBZRLE stage, or NULL */
 	struct kmig_ratelimit rl;
 	pthread_t thr;
 	bool thr_live;
@@ -61,6 +63,7 @@ struct kmig_sender {
 	unsigned int nct;		/* ct[0] main, ct[1..nct) data channels or lanes */
 	struct chan_tx *ct;
 	pthread_mutex_t main_lock;	/* one batch at a time on the main channel */
+	uint64_t key_base[KMIG_MAX_BLOCKS];	/* XBZRLE cache key of each block's page 0 */
 	bool threaded;
 	unsigned int next;		/* round robin over the data channels */
 	uint64_t sync;
@@ -117,7 +120,7 @@ static int flush(struct chan_tx *ct)
 	struct kmig_batch *b = &ct->b;
 	int ret;
 
-	if (!b->n)
+	if (!b->n && !ct->xb)
 		return 0;
 	if (!kmig_ratelimit_wait(&ct->rl, b->bytes, rate_share(ct), &s->m->cancel))
 		return -ECANCELED;
@@ -131,6 +134,12 @@ static int flush(struct chan_tx *ct)
 	kmig_src_account(s, b->bytes, b->normal, b->zero, ct->data);
 	if (ct->codec->enc != KMIG_ENC_RAW)
 		kmig_src_account_codec(s, b->coded, b->coded_bytes, b->normal, 0);
+	if (ct->xb) {
+		struct kmig_xbzrle_counts xc = { 0 };
+
+		kmig_xbzrle_send_take(ct->xb, &xc);
+		kmig_src_account_xbzrle(s, &xc, kmig_xbzrle_send_cache_size(ct->xb));
+	}
 	kmig_batch_reset(b);
 	return 0;
 }
@@ -146,6 +155,47 @@ static int zero_rec(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n
 	r->count = n;
 	ct->b.zero += n;
 	return 0;
+}
+
+/* what the records from slot @before on carry, for the counters */
+static void count_recs(struct kmig_batch *b, unsigned int before)
+{
+	for (unsigned int k = before; k < b->n; k++) {
+		const struct kmig_wire_rec *r = &b->rec[k];
+
+		if (r->enc == KMIG_ENC_XBZRLE)
+			continue;	/* XBZRLE's own counters have them */
+		b->normal += r->count;
+		if (r->enc != KMIG_ENC_RAW) {
+			b->coded += r->count;
+			b->coded_bytes += r->len;
+		}
+	}
+}
+
+/* non-zero pages [i, i + n): through XBZRLE when it takes them, else the codec */
+static int put_pages(struct chan_tx *ct, uint32_t blk, uint64_t i, uint32_t n, const uint8_t *base)
+{
+	struct kmig_sender *snd = ct->snd;
+	unsigned int before = ct->b.n;
+	int ret = 0;
+
+	if (ct->xb && kmig_xbzrle_send_enabled(ct->xb)) {
+		for (uint64_t k = i; k < i + n && ret >= 0; k++) {
+			const uint8_t *pg = base + (k << KMIG_PAGE_SHIFT);
+
+			ret = kmig_xbzrle_send_page(ct->xb, &ct->b, blk, k,
+						    snd->key_base[blk] + k, pg);
+			if (!ret)	/* not taken: as usual */
+				ret = ct->codec->encode(ct->cpriv, &ct->b, blk, k, 1, pg);
+		}
+	} else {
+		ret = ct->codec->encode(ct->cpriv, &ct->b, blk, i, n, base + (i << KMIG_PAGE_SHIFT));
+		if (!ret && ct->b.n == before)
+			ret = -EPROTO;	/* a codec must emit something */
+	}
+	count_recs(&ct->b, before);
+	return ret < 0 ? ret : 0;
 }
 
 /* encodes and batches pages [first, first + n) of block @blk */
@@ -169,22 +219,10 @@ static int put_run(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
 			return ret;
 		if (zero) {
 			ret = zero_rec(ct, blk, i, (uint32_t)(j - i));
+			for (uint64_t k = i; ct->xb && k < j; k++)
+				kmig_xbzrle_send_zero(ct->xb, ct->snd->key_base[blk] + k);
 		} else {
-			unsigned int before = ct->b.n;
-
-			ret = ct->codec->encode(ct->cpriv, &ct->b, blk, i, (uint32_t)(j - i),
-						base + (i << KMIG_PAGE_SHIFT));
-			if (!ret && ct->b.n == before)
-				ret = -EPROTO;	/* a codec must emit something */
-			for (unsigned int k = before; k < ct->b.n; k++) {
-				const struct kmig_wire_rec *r = &ct->b.rec[k];
-
-				ct->b.normal += r->count;
-				if (r->enc != KMIG_ENC_RAW) {
-					ct->b.coded += r->count;
-					ct->b.coded_bytes += r->len;
-				}
-			}
+			ret = put_pages(ct, blk, i, (uint32_t)(j - i), base);
 		}
 		if (ret)
 			return kmig_src_fail(s, ret, "cannot encode pages: %s", strerror(-ret));
@@ -334,6 +372,22 @@ int kmig_sender_sync(struct kmig_sender *snd, bool last)
 	return ret;
 }
 
+int kmig_sender_pass(struct kmig_sender *snd, uint64_t pass, bool last)
+{
+	struct kmig_xbzrle_send *xb = snd->ct[0].xb;
+	uint64_t size;
+	char err[256];
+	int ret;
+
+	if (!xb)
+		return 0;
+	pthread_mutex_lock(&snd->s->m->lock);
+	size = snd->s->m->tuning.xbzrle_cache_size;
+	pthread_mutex_unlock(&snd->s->m->lock);
+	ret = kmig_xbzrle_send_pass(xb, pass, last, size, err, sizeof(err));
+	return ret ? kmig_src_fail(snd->s, ret, "cannot resize the XBZRLE cache: %s", err) : 0;
+}
+
 uint64_t kmig_sender_last_sync(const struct kmig_sender *snd)
 {
 	return snd->sync;
@@ -341,6 +395,7 @@ uint64_t kmig_sender_last_sync(const struct kmig_sender *snd)
 
 static void ct_fini(struct chan_tx *ct)
 {
+	kmig_xbzrle_send_free(ct->xb);
 	if (ct->codec)
 		ct->codec->enc_fini(ct->cpriv);
 	kmig_batch_fini(&ct->b);
@@ -430,6 +485,16 @@ int kmig_sender_new(struct kmig_sender **out, struct kmig_src *s)
 	pthread_mutex_init(&snd->main_lock, NULL);
 	pthread_cond_init(&snd->cond, NULL);
 	ret = ct_init(snd, &snd->ct[0], &s->chans[0], false, false, &cfg->main_codec);
+	if (!ret && cfg->xbzrle && snd->nct == 1) {
+		char err[256];
+
+		/* keys as QEMU's: the page's index in all RAM, blocks in order */
+		for (unsigned int b = 1; b < s->nblk; b++)
+			snd->key_base[b] = snd->key_base[b - 1] + s->blk[b - 1].npages;
+		ret = kmig_xbzrle_send_new(&snd->ct[0].xb, cfg->xbzrle_cache_size, err, sizeof(err));
+		if (ret)
+			kmig_src_fail(s, ret, "cannot set up XBZRLE: %s", err);
+	}
 	for (unsigned int i = 1; i < s->nchans && !ret; i++)
 		ret = ct_init(snd, &snd->ct[i], &s->chans[i], true, false, &cfg->data_codec);
 	for (unsigned int i = 1; i <= lanes && !ret; i++)

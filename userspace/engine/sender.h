@@ -37,6 +37,11 @@ int kmig_sender_ctrl(struct kmig_sender *snd, struct kmig_wire_rec *r, const voi
  * 0 or -errno.
  */
 int kmig_sender_sync(struct kmig_sender *snd, bool last);
+/*
+ * Pass @pass (1, 2, ...; @last: the final copy) begins: XBZRLE, when on,
+ * takes the cache size now asked for and its generation.  0 or -errno.
+ */
+int kmig_sender_pass(struct kmig_sender *snd, uint64_t pass, bool last);
 /* the number of the last SYNC sent on the data channels (0: none) */
 uint64_t kmig_sender_last_sync(const struct kmig_sender *snd);
 /* stops the channel threads (the channels must be aborted first if they block) */

@@ -20,6 +20,7 @@
 #include "pagehash.h"
 #include "sender.h"
 #include "src.h"
+#include "xbzrle_send.h"
 
 #define PAUSE_TIMEOUT_MS   10000
 #define ANSWER_TIMEOUT_MS  60000
@@ -38,6 +39,39 @@ int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
 	}
 	pthread_mutex_unlock(&s->m->lock);
 	return ret;
+}
+
+void kmig_src_account_xbzrle(struct kmig_src *s, const struct kmig_xbzrle_counts *c,
+			     uint64_t cache_size)
+{
+	struct kmig_mig_stats *st = &s->m->stats;
+
+	pthread_mutex_lock(&s->m->lock);
+	st->xbzrle = true;
+	st->xb_cache_size = cache_size;
+	st->xb_pages += c->pages;
+	st->xb_bytes += c->bytes;
+	st->xb_cache_miss += c->cache_miss;
+	st->xb_overflow += c->overflow;
+	st->xb_tried += c->tried;
+	pthread_mutex_unlock(&s->m->lock);
+}
+
+/* QEMU's XBZRLE rates, over the pass that just ended; with m->lock held */
+static void xbzrle_rates(struct kmig_src *s)
+{
+	struct kmig_mig_stats *st = &s->m->stats;
+	uint64_t tried = st->xb_tried - s->xb_pass0[0], bytes = st->xb_bytes - s->xb_bytes0;
+
+	if (tried)
+		st->xb_miss_rate = (double)(st->xb_cache_miss - s->xb_pass0[1]) / (double)tried;
+	if (bytes)
+		st->xb_encoding_rate = (double)(st->xb_pages - s->xb_pass0[2]) * KMIG_PAGE_SIZE /
+				       (double)bytes;
+	s->xb_pass0[0] = st->xb_tried;
+	s->xb_pass0[1] = st->xb_cache_miss;
+	s->xb_pass0[2] = st->xb_pages;
+	s->xb_bytes0 = st->xb_bytes;
 }
 
 void kmig_src_account_codec(struct kmig_src *s, uint64_t pages, uint64_t bytes,
@@ -134,7 +168,8 @@ static int send_header(struct kmig_src *s, uint64_t session)
 					.nchannels = s->m->cfg.channels, .session = session,
 					.encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO |
 						     1u << s->m->cfg.main_codec.enc |
-						     1u << s->m->cfg.data_codec.enc };
+						     1u << s->m->cfg.data_codec.enc |
+						     (s->m->cfg.xbzrle ? 1u << KMIG_ENC_XBZRLE : 0) };
 	for (unsigned int i = 0; i < s->nblk; i++) {
 		snprintf(msg.tab[i].name, sizeof(msg.tab[i].name), "%s", s->blk[i].b->name);
 		msg.tab[i].size = s->blk[i].b->size;
@@ -217,6 +252,7 @@ static bool after_pass(struct kmig_src *s, int64_t t0, uint64_t sent0, uint64_t 
 	m->stats.expected_downtime_ms = smp.bandwidth ?
 		(int64_t)(dirty * KMIG_PAGE_SIZE * 1000 / smp.bandwidth) : 0;
 	cfg = m->tuning.conv;
+	xbzrle_rates(s);
 	pthread_mutex_unlock(&m->lock);
 	go = kmig_converge_sync(&s->conv, &cfg, &smp);
 	pthread_mutex_lock(&m->lock);
@@ -246,6 +282,8 @@ static int precopy(struct kmig_src *s)
 		s->pass_bytes0 = sent0;
 		pthread_mutex_unlock(&m->lock);
 		ret = kmig_sender_ctrl(s->snd, &rec, NULL);
+		if (!ret)
+			ret = kmig_sender_pass(s->snd, pass, false);
 		if (!ret && pass == 1)
 			ret = kmig_src_map_holes(s);
 		if (ret)
@@ -339,6 +377,8 @@ static int switchover(struct kmig_src *s)
 		struct kmig_wire_rec rec = { .type = KMIG_REC_PASS, .offset = m->stats.passes + 1 };
 
 		n = kmig_sender_ctrl(s->snd, &rec, NULL);
+		if (!n)
+			n = kmig_sender_pass(s->snd, rec.offset, true);
 	}
 	if (n >= 0)
 		n = kmig_src_send_dirty(s);

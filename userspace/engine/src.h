@@ -51,6 +51,7 @@ struct kmig_sender;
  * @zero_hash: hash of an all-zero page
  * @conv:     the convergence policy's state
  * @throttle: the throttle the workload was last told (%), 0: none
+ * @xb_pass0: XBZRLE's counters when the pass began (for its rates)
  */
 struct kmig_src {
 	struct kmig_mig *m;
@@ -77,6 +78,8 @@ struct kmig_src {
 	uint64_t pass_bytes0;
 	struct kmig_converge conv;
 	unsigned int throttle;
+	uint64_t xb_pass0[3];	/* tried, cache_miss, pages */
+	uint64_t xb_bytes0;
 };
 
 /* src_pages.c */
@@ -95,6 +98,10 @@ bool kmig_src_page_zero(const struct kmig_srcblk *sb, uint64_t i);
 /* counts bytes the channels took, and pages, into the statistics */
 void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint64_t zero,
 		      bool data_chan);
+struct kmig_xbzrle_counts;
+/* XBZRLE's counters since the last call, and the cache's size now */
+void kmig_src_account_xbzrle(struct kmig_src *s, const struct kmig_xbzrle_counts *c,
+			     uint64_t cache_size);
 /* pages that went compressed (@pages, in @bytes), of @offered handed to a codec */
 void kmig_src_account_codec(struct kmig_src *s, uint64_t pages, uint64_t bytes,
 			    uint64_t offered, uint64_t busy);

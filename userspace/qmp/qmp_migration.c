@@ -116,6 +116,18 @@ static void fill_compression(const struct kmig_mig_stats *st, MigrationInfo *ret
 		(double)st->comp_pages * KMIG_WIRE_PAGE_SIZE / (double)st->comp_bytes : 0;
 }
 
+static void fill_xbzrle(const struct kmig_mig_stats *st, MigrationInfo *ret)
+{
+	ret->has_xbzrle_cache = true;
+	ret->xbzrle_cache.cache_size = st->xb_cache_size;
+	ret->xbzrle_cache.bytes = (int64_t)st->xb_bytes;
+	ret->xbzrle_cache.pages = (int64_t)st->xb_pages;
+	ret->xbzrle_cache.cache_miss = (int64_t)st->xb_cache_miss;
+	ret->xbzrle_cache.cache_miss_rate = st->xb_miss_rate;
+	ret->xbzrle_cache.encoding_rate = st->xb_encoding_rate;
+	ret->xbzrle_cache.overflow = (int64_t)st->xb_overflow;
+}
+
 static int set_str(bool *has, char **dst, const char *src, struct kmig_err *err)
 {
 	if (!*src)
@@ -171,6 +183,8 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 		fill_ram(&mi, ret);
 		if (mi.stats.compressing)
 			fill_compression(&mi.stats, ret);
+		if (mi.stats.xbzrle)
+			fill_xbzrle(&mi.stats, ret);
 		if (set_str(&ret->has_x_kmig_tracker, &ret->x_kmig_tracker, mi.tracker, err) ||
 		    set_str(&ret->has_x_kmig_transport, &ret->x_kmig_transport, mi.transport, err) ||
 		    fill_threads(&mi, ret, err))
@@ -192,7 +206,7 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 static int check_caps(struct kmig_agent *d, struct kmig_err *err)
 {
 	static const MigrationCapability missing[] = {
-		MIGRATION_CAPABILITY_XBZRLE, MIGRATION_CAPABILITY_RDMA_PIN_ALL,
+		MIGRATION_CAPABILITY_RDMA_PIN_ALL,
 		MIGRATION_CAPABILITY_POSTCOPY_RAM, MIGRATION_CAPABILITY_X_COLO,
 		MIGRATION_CAPABILITY_RELEASE_RAM, MIGRATION_CAPABILITY_BLOCK,
 		MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER,
@@ -207,6 +221,14 @@ static int check_caps(struct kmig_agent *d, struct kmig_err *err)
 					 "disable it to migrate", MigrationCapability_str[missing[i]]);
 			return -1;
 		}
+	}
+	if (d->caps[MIGRATION_CAPABILITY_XBZRLE] && (d->caps[MIGRATION_CAPABILITY_MULTIFD] ||
+						     d->caps[MIGRATION_CAPABILITY_COMPRESS])) {
+		/* QEMU would silently not use XBZRLE on multifd channels; say so instead */
+		kmig_err_generic(err, "Capability 'xbzrle' works on the main channel only in "
+				 "kmig: it does not combine with '%s'",
+				 d->caps[MIGRATION_CAPABILITY_MULTIFD] ? "multifd" : "compress");
+		return -1;
 	}
 	if (d->caps[MIGRATION_CAPABILITY_COMPRESS] && d->caps[MIGRATION_CAPABILITY_MULTIFD]) {
 		kmig_err_generic(err, "Capability 'compress' does not combine with 'multifd': "
@@ -249,6 +271,8 @@ static void config_of(struct kmig_agent *a, const struct kmig_uri *uri, struct k
 	c->uri = *uri;
 	c->channels = a->caps[MIGRATION_CAPABILITY_MULTIFD] ? a->params.multifd_channels : 0;
 	c->decode_threads = (unsigned int)a->params.decompress_threads;
+	c->xbzrle = a->caps[MIGRATION_CAPABILITY_XBZRLE];
+	c->xbzrle_cache_size = a->params.xbzrle_cache_size;
 	c->main_codec.enc = KMIG_ENC_RAW;
 	c->data_codec.enc = KMIG_ENC_RAW;
 	if (a->caps[MIGRATION_CAPABILITY_COMPRESS]) {

@@ -71,6 +71,7 @@ void kmig_agent_params_push(struct kmig_agent *d)
 	const MigrationParameters *p = &d->params;
 	struct kmig_tuning t = {
 		.max_bandwidth = p->max_bandwidth,
+		.xbzrle_cache_size = p->xbzrle_cache_size,
 		.conv = {
 			.auto_converge = d->caps[MIGRATION_CAPABILITY_AUTO_CONVERGE],
 			.guarantee = d->caps[MIGRATION_CAPABILITY_X_KMIG_DOWNTIME_GUARANTEE],
