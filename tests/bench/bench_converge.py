@@ -6,9 +6,9 @@ run in the same bench:
   migrated idle with no compression, compress (zlib threads on the main channel) and
   multifd-compression zlib / zstd on 2 channels: RAM GiB/s and wire bytes, as ratios to the
   uncompressed run, and the codecs' own speed against memcpy;
-- auto-converge: a workload that dirties faster than max-bandwidth drains, migrated with and
-  without auto-converge (and with x-kmig-downtime-guarantee): whether it converged, total time,
-  passes, the last throttle, downtime.
+- convergence: one workload that dirties about twice what max-bandwidth drains, migrated with
+  nothing, xbzrle, compress, multifd zstd, auto-converge and the downtime guarantee: whether
+  it converged, total time, downtime, bytes sent, passes, the highest throttle.
 
 Imported by bench.py, which owns Pair and the output."""
 
@@ -59,30 +59,45 @@ def codec_speed(binpath):
     return json.loads(out)
 
 
-def converge_rows(Pair, binpath):
-    """A 512 MiB workload dirtying 16k pages/s (64 MiB/s) over a 32 MiB/s link."""
-    modes = [
-        ("no auto-converge", {}),
-        ("auto-converge", {"caps": ["auto-converge"]}),
-        ("auto-converge + guarantee", {"caps": ["auto-converge", "x-kmig-downtime-guarantee"]}),
-    ]
+WORKLOAD = ("64M", 8000)      # 64 MiB, 8000 pages/s = 31 MiB/s of writes (dirtygen --content delta)
+LINK = 16 * MiB               # max-bandwidth: the workload dirties about twice what it drains
+MODES = [
+    ("none", {}),
+    ("xbzrle", {"caps": ["xbzrle"]}),
+    ("compress (zlib 1, 2 threads)", {"caps": ["compress"], "params": {"compress-threads": 2}}),
+    ("multifd 2 ch, zstd 1", {"channels": 2, "params": {"multifd-compression": "zstd"}}),
+    ("auto-converge", {"caps": ["auto-converge"]}),
+    ("auto-converge + guarantee", {"caps": ["auto-converge", "x-kmig-downtime-guarantee"]}),
+    ("guarantee", {"caps": ["x-kmig-downtime-guarantee"]}),
+]
+
+
+def converge_rows(Pair, binpath, timeout=60):
+    """The same dirtying workload over the same link with each tool: whether it converged
+    within @timeout s, total time, downtime, bytes sent, passes, the highest throttle."""
     rows = []
-    for label, kw in modes:
-        params = {"max-bandwidth": 32 * MiB, "downtime-limit": 300}
-        pair = Pair(binpath, "512M", 16000, params=params, **kw)
+    size, rate = WORKLOAD
+    for label, kw in MODES:
+        params = dict(kw.get("params", {}), **{"max-bandwidth": LINK, "downtime-limit": 300})
+        pair = Pair(binpath, size, rate, content="delta", caps=kw.get("caps"), params=params,
+                    channels=kw.get("channels", 0))
         seen = {"throttle": 0}
 
         def poll(info):
             seen["throttle"] = max(seen["throttle"], info.get("cpu-throttle-percentage", 0))
         try:
-            info = pair.migrate(timeout=60, on_poll=poll)
+            info = pair.migrate(timeout=timeout, on_poll=poll)
         finally:
             pair.close()
         done = info.get("status") == "completed"
+        ram = info.get("ram", {})
         rows.append({"mode": label, "converged": done, "total_ms": info.get("total-time"),
-                     "passes": info["ram"]["dirty-sync-count"] if "ram" in info else None,
-                     "max_throttle": seen["throttle"], "downtime_ms": info.get("downtime")})
-        print(f"converge {label}: " + ("converged" if done else "did not converge in 60 s") +
-              f", passes {rows[-1]['passes']}, throttle up to {seen['throttle']}%, "
-              f"downtime {info.get('downtime')} ms", flush=True)
+                     "downtime_ms": info.get("downtime"), "bytes": ram.get("transferred"),
+                     "passes": ram.get("dirty-sync-count"), "max_throttle": seen["throttle"]})
+        r = rows[-1]
+        print(f"converge {label}: " + (f"converged in {r['total_ms']} ms, downtime "
+                                       f"{r['downtime_ms']} ms, {r['bytes'] / MiB:.0f} MiB sent, "
+                                       f"{r['passes']} passes" if done else
+                                       f"did not converge in {timeout} s") +
+              f", throttle up to {seen['throttle']}%", flush=True)
     return rows

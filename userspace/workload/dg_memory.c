@@ -27,11 +27,13 @@ void dg_page_fill(const struct dg *d, uint64_t *w, uint64_t idx, uint32_t gen)
 		return;
 	}
 	if (d->content == DG_DELTA) {
+		/* generation 1 as "mixed", then two words per generation differ from it */
 		s = mix64(idx << 32 | 1);
-		for (i = 0; i < DG_WORDS; i++)
+		for (i = 0; i < DG_WORDS / 4; i++)
 			w[i] = rng_next(&s);
+		for (; i < DG_WORDS; i++)
+			w[i] = w[i % 8];
 		if (gen > 1) {
-			/* the words of the last two generations differ from generation 1 */
 			w[(gen - 1) % DG_WORDS] = mix64(idx << 32 | (gen - 1));
 			w[gen % DG_WORDS] = mix64(idx << 32 | gen);
 		}

@@ -229,7 +229,7 @@ static void usage(FILE *f)
 		"  --hot-pct N           hot: 90%% of writes go to the first N%% of pages (10)\n"
 		"  --content C           random (default) | mixed (1 KiB random, rest a\n"
 		"                        repeated line) | text (a repeated line) | delta\n"
-		"                        (each write changes two words of the page)\n"
+		"                        (mixed, each write changing two words of it)\n"
 		"  --zero-pct N          pages the initial fill leaves zero (5)\n"
 		"  --seed N              RNG seed (1)\n"
 		"  --verify              dst: check every page after the state loads\n"

@@ -31,9 +31,9 @@ enum dg_pattern { DG_UNIFORM, DG_HOT, DG_SEQ };
 /*
  * What a page holds at a generation (both sides must be told the same):
  * random bytes; "mixed": 1 KiB random, then a 64-byte line repeated (about
- * 3.5x for zlib); "text": the line everywhere; "delta": the page's random
+ * 3.5x for zlib); "text": the line everywhere; "delta": the page's "mixed"
  * generation-1 bytes with only two words changed per generation (what
- * XBZRLE is for).
+ * XBZRLE is for; it compresses as "mixed" does).
  */
 enum dg_content { DG_RANDOM, DG_MIXED, DG_TEXT, DG_DELTA };
 
