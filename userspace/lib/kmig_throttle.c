@@ -151,13 +151,19 @@ out:
  * reg_lock with the throttle signal blocked: a registered thread must not
  * fall asleep in the handler while it holds the lock a lift needs.
  */
-static void reg_enter(sigset_t *old)
+/* the throttle signal blocked in the calling thread (it may be a registered one) */
+static void sig_block(sigset_t *old)
 {
 	sigset_t s;
 
 	sigemptyset(&s);
 	sigaddset(&s, kmig_throttle_sig());
 	pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+static void reg_enter(sigset_t *old)
+{
+	sig_block(old);
 	pthread_mutex_lock(&reg_lock);
 }
 
@@ -436,13 +442,11 @@ static void kick_all(struct kmig_throttle *t)
 	reg_leave(&old);
 }
 
-int kmig_throttle_set(struct kmig_throttle *t, unsigned int pct)
+static int throttle_set(struct kmig_throttle *t, unsigned int pct)
 {
 	bool join;
 	int r = 0;
 
-	if (!t || pct > 99)
-		return -EINVAL;
 	pthread_mutex_lock(&t->lock);
 	if (pct) {
 		__atomic_store_n(&t->pct, pct, __ATOMIC_SEQ_CST);
@@ -468,6 +472,20 @@ int kmig_throttle_set(struct kmig_throttle *t, unsigned int pct)
 	if (join)
 		pthread_join(t->thr, NULL);
 	return 0;
+}
+
+int kmig_throttle_set(struct kmig_throttle *t, unsigned int pct)
+{
+	sigset_t old;
+	int r;
+
+	if (!t || pct > 99)
+		return -EINVAL;
+	/* not asleep in the handler while holding t->lock, which the ticker needs */
+	sig_block(&old);
+	r = throttle_set(t, pct);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 unsigned int kmig_throttle_nthreads(const struct kmig_throttle *t)
