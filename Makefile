@@ -64,9 +64,10 @@ ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/
 XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \
 	userspace/xport/xport_pipe.c
 TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c userspace/track/track_kmod.c
-LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c
+LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c userspace/lib/kmig_throttle.c
 KMIGD_SRC := userspace/kmigd/main.c
-AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c
+AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c userspace/kmigd/throttle_cgroup.c \
+	userspace/kmigd/cgroup_fs.c
 CLI_SRC   := userspace/cli/kmig.c userspace/cli/qmp_client.c userspace/cli/migrate_cmd.c
 DIRTYGEN_SRC := userspace/workload/dirtygen.c userspace/workload/dg_memory.c
 SENDLOOP_SRC := userspace/bench/sendloop.c

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "migrate.h"
 #include "qmp_server.h"
+#include "throttle_cgroup.h"
 #include "wl_server.h"
 
 static struct kmig_loop *g_loop;	/* only for the signal handler */
@@ -85,6 +86,30 @@ static void usage(FILE *f)
 		"  -v, --verbose       debug logging\n");
 }
 
+/*
+ * Before any thread exists: undo the cgroup throttles of kmigds that died,
+ * and fork the reaper that undoes ours if this kmigd dies (only where a
+ * cgroup throttle could ever be applied: a workload socket, a cpu
+ * controller we can write to).
+ */
+static void throttle_startup(void)
+{
+	struct kmig_cg_mount m;
+	char err[512];
+	int r;
+
+	if (kmig_cg_find(&m, err, sizeof(err)) || access(m.path, W_OK))
+		return;
+	r = kmig_cg_cleanup(0, 0, err, sizeof(err));
+	if (r < 0)
+		kmig_log(KMIG_LOG_WARN, "throttle", "start-up clean-up: %s", err);
+	else if (r)
+		kmig_log(KMIG_LOG_INFO, "throttle", "removed %d cgroup(s) left by dead kmigds", r);
+	if (kmig_cg_reaper_start(err, sizeof(err)))
+		kmig_log(KMIG_LOG_WARN, "throttle", "%s: a killed kmigd would leave its workload "
+			 "throttled until the next kmigd starts", err);
+}
+
 /* --incoming URI: listen at start-up; 0 or -1 (printed) */
 static int incoming_now(struct kmigd *d, const char *incoming)
 {
@@ -132,6 +157,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (wl_path)
+		throttle_startup();
 	d.loop = kmig_loop_new();
 	d.mig = kmig_mig_new(&hooks, &d);
 	kmig_agent_init(&d.agent, d.mig, incoming != NULL);
@@ -165,7 +192,14 @@ out:
 		kmig_mig_stop(d.mig);
 	if (d.loop)
 		kmig_loop_run_pending(d.loop);
-	kmig_wl_server_free(d.wls);
+	kmig_wl_server_free(d.wls);	/* lifts a cgroup throttle with the workload */
+	if (wl_path) {
+		char err[512];
+
+		/* whatever could not be removed with its workload: a last try */
+		if (kmig_cg_cleanup(getpid(), kmig_cg_self_start(), err, sizeof(err)) < 0)
+			kmig_log(KMIG_LOG_WARN, "throttle", "at exit: %s", err);
+	}
 	kmig_qmp_server_free(d.qmp);
 	d.agent.sink = NULL;
 	kmig_agent_fini(&d.agent);

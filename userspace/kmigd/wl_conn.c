@@ -5,6 +5,8 @@
  * (engine/workload.h) carried as wl_proto messages.  Everything received is
  * checked: versions, feature bits, counts, names, sizes, roles, and that
  * each memfd really is as large as the workload claims before kmigd maps it.
+ * The throttle goes to the workload as a message when it throttles itself
+ * (KMIG_WL_F_THROTTLE), and otherwise through a cgroup (throttle_cgroup.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "throttle_cgroup.h"
 #include "wl_conn.h"
 #include "wl_proto.h"
 
@@ -27,6 +30,7 @@ struct wl_conn {
 	int sock;
 	uint32_t version;
 	uint64_t features;	/* agreed */
+	struct kmig_cg_throttle *cg;	/* the cgroup throttle, while one is applied */
 };
 
 static struct wl_conn *conn(struct kmig_workload *w)
@@ -102,6 +106,8 @@ void kmig_wl_conn_free(struct kmig_workload *w)
 	for (unsigned int i = 0; i < w->nblocks; i++)
 		kmig_block_release(&w->blocks[i]);
 	if (w->priv) {
+		/* the workload leaves (or kmigd exits): never leave it throttled */
+		kmig_cg_throttle_remove(&conn(w)->cg);
 		if (conn(w)->sock >= 0)
 			close(conn(w)->sock);
 		free(w->priv);
@@ -277,6 +283,12 @@ static int wl_pause(struct kmig_workload *w, int timeout_ms, void **state, uint3
 		snprintf(err, n, "out of memory for the device state");
 		return -ENOMEM;
 	}
+	/*
+	 * A paused workload is not throttled (libkmig lifts its own throttle on
+	 * PAUSE): the pause and the device state must not crawl through a
+	 * quota, since that time is downtime.  Re-applied only by the engine.
+	 */
+	kmig_cg_throttle_remove(&conn(w)->cg);
 	/* a PAUSED that came too late last time must not answer this PAUSE */
 	while (wait_readable(sock, 0) == 0) {
 		struct kmig_wl_hdr h;
@@ -312,13 +324,24 @@ static int wl_failed(struct kmig_workload *w)
 	return kmig_wl_send(conn(w)->sock, KMIG_WL_FAILED, NULL, 0, NULL, 0);
 }
 
+/*
+ * A workload that throttles itself gets THROTTLE; any other is throttled
+ * through a cgroup (created on the first non-zero @pct, removed at 0).
+ */
 static int wl_throttle(struct kmig_workload *w, unsigned int pct)
 {
 	struct kmig_wl_throttle t = { .pct = pct };
+	char err[512];
+	int ret;
 
-	if (!(conn(w)->features & KMIG_WL_F_THROTTLE))
-		return -EOPNOTSUPP;
-	return kmig_wl_send(conn(w)->sock, KMIG_WL_THROTTLE, &t, sizeof(t), NULL, 0);
+	if (pct > 99)
+		return -EINVAL;
+	if (conn(w)->features & KMIG_WL_F_THROTTLE)
+		return kmig_wl_send(conn(w)->sock, KMIG_WL_THROTTLE, &t, sizeof(t), NULL, 0);
+	ret = kmig_cg_throttle_set(&conn(w)->cg, w->pid, pct, err, sizeof(err));
+	if (ret)
+		kmig_log(KMIG_LOG_WARN, "throttle", "pid %d: %s", w->pid, err);
+	return ret;
 }
 
 /*

@@ -5,7 +5,9 @@
  * callbacks, checking that each request comes in an order the protocol
  * allows before acting on it.  It outlives its agent: when the connection
  * drops it keeps the workload as it was and registers again, with
- * back-off, with the next kmigd on the same socket.
+ * back-off, with the next kmigd on the same socket.  The auto-converge
+ * throttle's machinery is in kmig_throttle.c; this file decides when it is
+ * applied and lifted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kmig_throttle.h"
 #include "libkmig.h"
 #include "wl_proto.h"
 
@@ -58,6 +61,8 @@ struct kmig_block {
  * @err:       sticky error once the connection is dropped for good
  * @options:   KMIG_OPT_*
  * @features:  what kmigd said it uses (REGISTERED)
+ * @throttle:  the registered writer threads and the throttle applied to them
+ *             (the one part other threads may reach: kmig_thread_register())
  */
 struct kmig_ctx {
 	int sock;
@@ -67,6 +72,7 @@ struct kmig_ctx {
 	int err;
 	unsigned int options;
 	uint64_t features;
+	struct kmig_throttle *throttle;
 	enum kmig_role role;
 	enum kmig_state state;
 	struct kmig_callbacks cb;
@@ -89,11 +95,17 @@ struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return NULL;
+	ctx->throttle = kmig_throttle_new();
+	if (!ctx->throttle) {
+		free(ctx);
+		errno = ENOMEM;
+		return NULL;
+	}
 	ctx->sock = sock;
 	ctx->connected = true;
 	ctx->role = role;
 	ctx->state = KMIG_STATE_NEW;
-	ctx->options = KMIG_OPT_REROLE;
+	ctx->options = KMIG_OPT_REROLE | KMIG_OPT_THROTTLE;
 	if (cb)
 		ctx->cb = *cb;
 	ctx->opaque = opaque;
@@ -153,7 +165,7 @@ struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
 
 int kmig_set_option(struct kmig_ctx *ctx, unsigned int option, int on)
 {
-	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE)))
+	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE | KMIG_OPT_THROTTLE)))
 		return -EINVAL;
 	if ((option & KMIG_OPT_REATTACH) && on && !ctx->path[0])
 		return -ENOTSUP;	/* opened on an fd: nowhere to reconnect to */
@@ -267,6 +279,8 @@ static int ctx_lost(struct kmig_ctx *ctx, int err)
 	bool again = (ctx->options & KMIG_OPT_REATTACH) && ctx->path[0] &&
 		     (ctx->state == KMIG_STATE_READY || ctx->state == KMIG_STATE_PAUSED);
 
+	/* nobody is left to lift it: a workload never stays throttled alone */
+	kmig_throttle_set(ctx->throttle, 0);
 	if (again) {
 		ctx->retry_ms = RETRY_FIRST_MS;
 		if (!wait_to_retry(ctx))
@@ -283,6 +297,7 @@ static int ctx_lost(struct kmig_ctx *ctx, int err)
 /* Drops the connection for good: kmigd sees EOF; later calls return @err. */
 static int ctx_fail(struct kmig_ctx *ctx, int err)
 {
+	kmig_throttle_set(ctx->throttle, 0);
 	if (!ctx->err) {
 		ctx->err = err;
 		if (ctx->connected)
@@ -301,7 +316,8 @@ static int handshake(struct kmig_ctx *ctx)
 		.nblocks = ctx->nblocks,
 		.page_size = (uint32_t)ctx->page_size,
 		.features = (ctx->options & KMIG_OPT_REATTACH ? KMIG_WL_F_REATTACH : 0) |
-			    (ctx->options & KMIG_OPT_REROLE ? KMIG_WL_F_REROLE : 0),
+			    (ctx->options & KMIG_OPT_REROLE ? KMIG_WL_F_REROLE : 0) |
+			    (ctx->options & KMIG_OPT_THROTTLE ? KMIG_WL_F_THROTTLE : 0),
 		.flags = ctx->state == KMIG_STATE_PAUSED ? KMIG_WL_HELLO_F_PAUSED : 0,
 	};
 	struct kmig_wl_registered reg = { 0 };
@@ -425,6 +441,11 @@ static int src_pause(struct kmig_ctx *ctx)
 	size_t len = 0;
 	int r;
 
+	/*
+	 * A paused workload is not throttled; lifting first also wakes writer
+	 * threads asleep in the throttle, so @pause can stop them promptly.
+	 */
+	kmig_throttle_set(ctx->throttle, 0);
 	if (ctx->cb.pause && ctx->cb.pause(ctx->opaque))
 		return -ECANCELED;
 	if (ctx->cb.save_state && ctx->cb.save_state(ctx->opaque, &blob, &len))
@@ -446,8 +467,31 @@ static int src_pause(struct kmig_ctx *ctx)
 	return 0;
 }
 
-static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr)
+/*
+ * THROTTLE (KMIG_WL_F_THROTTLE, agreed at registration): valid in any state
+ * a source is in, applied only while it runs (READY); paused or migrated,
+ * it is checked and has no effect.
+ */
+static int src_throttle(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
 {
+	struct kmig_wl_throttle t;
+
+	if (!(ctx->features & KMIG_WL_F_THROTTLE) || hdr->len != sizeof(t))
+		return -EPROTO;
+	memcpy(&t, buf, sizeof(t));
+	if (t.pct > 99 || t.reserved)
+		return -EPROTO;
+	if (ctx->state != KMIG_STATE_READY)
+		return 0;
+	return kmig_throttle_set(ctx->throttle, t.pct);
+}
+
+static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
+{
+	if (hdr->type == KMIG_WL_THROTTLE)
+		return src_throttle(ctx, hdr, buf);
+	if (hdr->len)
+		return -EMSGSIZE;	/* every other request to a source is bare */
 	switch (hdr->type) {
 	case KMIG_WL_PAUSE:
 		if (ctx->state != KMIG_STATE_READY)
@@ -523,8 +567,9 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 int kmig_dispatch(struct kmig_ctx *ctx)
 {
 	struct kmig_wl_hdr hdr;
-	void *buf = NULL;
-	size_t max = 0;
+	struct kmig_wl_throttle small;	/* the largest payload a source is sent */
+	void *buf = &small;
+	size_t max = sizeof(small);
 	int r;
 
 	if (!ctx)
@@ -535,7 +580,8 @@ int kmig_dispatch(struct kmig_ctx *ctx)
 		return -EINVAL;
 	if (!ctx->connected)
 		return reconnect(ctx);
-	/* only LOAD carries a payload; malloc only reserves address space */
+	/* a source's largest payload is THROTTLE's; LOAD's is up to 16 MiB
+	 * (malloc only reserves address space) */
 	if (ctx->role == KMIG_ROLE_DEST && ctx->state == KMIG_STATE_READY) {
 		max = KMIG_WL_MAX_PAYLOAD;
 		buf = malloc(max);
@@ -544,12 +590,15 @@ int kmig_dispatch(struct kmig_ctx *ctx)
 	}
 	r = kmig_wl_recv(ctx->sock, &hdr, buf, max, NULL);
 	if (r == -ECONNRESET || r == -EPIPE) {
-		free(buf);
+		if (buf != &small)
+			free(buf);
 		return ctx_lost(ctx, r);
 	}
 	if (!r)
-		r = ctx->role == KMIG_ROLE_SOURCE ? on_source(ctx, &hdr) : on_dest(ctx, &hdr, buf);
-	free(buf);
+		r = ctx->role == KMIG_ROLE_SOURCE ? on_source(ctx, &hdr, buf)
+						  : on_dest(ctx, &hdr, buf);
+	if (buf != &small)
+		free(buf);
 	return r < 0 ? ctx_fail(ctx, r) : r;
 }
 
@@ -559,10 +608,38 @@ void kmig_close(struct kmig_ctx *ctx)
 
 	if (!ctx)
 		return;
+	kmig_throttle_free(ctx->throttle);	/* lifted, threads forgotten */
 	for (i = 0; i < ctx->nblocks; i++) {
 		munmap(ctx->blocks[i].addr, ctx->blocks[i].size);
 		close(ctx->blocks[i].memfd);
 	}
 	close(ctx->sock);
 	free(ctx);
+}
+
+/* ---- the throttle's public side (kmig_throttle.c does the work) ---- */
+
+int kmig_thread_register(struct kmig_ctx *ctx)
+{
+	return ctx ? kmig_throttle_thread_register(ctx->throttle) : -EINVAL;
+}
+
+int kmig_thread_unregister(struct kmig_ctx *ctx)
+{
+	return ctx ? kmig_throttle_thread_unregister(ctx->throttle) : -EINVAL;
+}
+
+unsigned int kmig_throttle_pct(const struct kmig_ctx *ctx)
+{
+	return ctx ? kmig_throttle_get(ctx->throttle) : 0;
+}
+
+unsigned int kmig_thread_count(const struct kmig_ctx *ctx)
+{
+	return ctx ? kmig_throttle_nthreads(ctx->throttle) : 0;
+}
+
+int kmig_throttle_signal(void)
+{
+	return kmig_throttle_sig();
 }

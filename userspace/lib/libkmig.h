@@ -20,7 +20,10 @@
  *   kmig_close(ctx);
  *
  * Threading: a context is used by one thread at a time.  Callbacks run
- * inside kmig_dispatch(), on the caller's thread.  The library never
+ * inside kmig_dispatch(), on the caller's thread.  The exceptions are the
+ * throttle calls at the end of this file (kmig_thread_register(),
+ * kmig_thread_unregister(), kmig_throttle_pct()): any thread may make them
+ * at any time between kmig_open() and kmig_close().  The library never
  * exits, never prints, and never raises SIGPIPE (it uses MSG_NOSIGNAL).
  * Errors are negative errno values (functions returning pointers return
  * NULL and set errno).
@@ -100,6 +103,8 @@ struct kmig_ctx;
 /* options (kmig_set_option) */
 #define KMIG_OPT_REATTACH 1u	/* register again with the next agent (kmig_open's default) */
 #define KMIG_OPT_REROLE   2u	/* destination: once started, be a source (default on) */
+#define KMIG_OPT_THROTTLE 4u	/* source: let kmigd throttle the registered threads
+				 * (default on; off: kmigd uses a cgroup instead) */
 
 /*
  * Connects to kmigd's workload socket @agent_sock (kmigd --workload PATH).
@@ -136,8 +141,9 @@ KMIG_API void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t siz
 KMIG_API int kmig_register(struct kmig_ctx *ctx);
 
 /*
- * Turns an option on or off (before kmig_register).  0, -EINVAL for an
- * unknown option, -ENOTSUP for REATTACH on a context opened on an fd.
+ * Turns an option on or off (before kmig_register; a change takes effect
+ * at the next registration with an agent).  0, -EINVAL for an unknown
+ * option, -ENOTSUP for REATTACH on a context opened on an fd.
  */
 KMIG_API int kmig_set_option(struct kmig_ctx *ctx, unsigned int option, int on);
 
@@ -169,7 +175,58 @@ KMIG_API enum kmig_role kmig_role(const struct kmig_ctx *ctx);
 /* 1 while registered with an agent, 0 while it is away (or for good after an error). */
 KMIG_API int kmig_connected(const struct kmig_ctx *ctx);
 
-/* Unmaps every block and closes everything; calls no callback.  NULL is ok. */
+/*
+ * Unmaps every block and closes everything; calls no callback.  NULL is ok.
+ * Lifts the throttle and forgets every registered thread first.
+ */
 KMIG_API void kmig_close(struct kmig_ctx *ctx);
+
+/*
+ * ---- Auto-converge throttle (KMIG_OPT_THROTTLE) ----
+ *
+ * When a migration cannot keep up with the workload's writes, kmigd may
+ * throttle the threads that write RAM, as QEMU throttles vCPUs: at p %,
+ * every registered thread sleeps p/(100-p) x 10 ms per 10 ms it runs
+ * (50 %: 10 ms asleep per 10 ms running; 99 %: 990 ms per 10 ms).  The
+ * threads need not call libkmig for this: a ticker thread inside libkmig
+ * sends each of them the signal kmig_throttle_signal() returns (SIGRTMAX - 2,
+ * i.e. 62 on Linux with glibc) with sigqueue semantics, and libkmig's
+ * handler sleeps on the thread that received it.  The throttle is lifted
+ * -- sleeping threads wake at once -- on THROTTLE 0, when the workload is
+ * paused for a switch-over (a later RESUME does not re-apply it: only a new
+ * THROTTLE does), when the agent connection is lost, and in kmig_close().
+ *
+ * Rules for the application, from the first kmig_thread_register() on:
+ *  - libkmig owns that signal for the rest of the process's life: do not
+ *    install a handler for it, ignore it, or send it (the first
+ *    registration fails with -EBUSY if a handler is already installed);
+ *  - do not block it in a registered thread (registering unblocks it);
+ *  - a registered thread must tolerate the signal: the handler uses
+ *    SA_RESTART, but calls that are never restarted (poll, epoll_wait,
+ *    nanosleep, sem_timedwait, ...) may return EINTR;
+ *  - a sleeping thread sleeps with whatever locks it holds, like a
+ *    throttled vCPU: do not register threads that other threads wait on
+ *    for long (the thread that runs kmig_dispatch(), I/O threads).
+ */
+
+/*
+ * Marks the calling thread as one that writes RAM (a "vCPU"), to be
+ * throttled with @ctx's throttle.  A thread is in at most one context.
+ * When it exits it is forgotten by itself (pthread TSD destructor; a
+ * thread that vanishes without it is noticed when signalling it fails).
+ * 0, -EEXIST (already registered), -ENOSPC (1024 threads registered),
+ * -EBUSY (the application has a handler for the throttle signal), -EINVAL.
+ */
+KMIG_API int kmig_thread_register(struct kmig_ctx *ctx);
+/*
+ * The calling thread is no longer throttled.  0, or -ENOENT if it was not
+ * registered with @ctx.  kmig_close() forgets every thread itself: do not
+ * call this on a closed context.
+ */
+KMIG_API int kmig_thread_unregister(struct kmig_ctx *ctx);
+/* The throttle applied now, 0..99 (0: none). */
+KMIG_API unsigned int kmig_throttle_pct(const struct kmig_ctx *ctx);
+/* The signal number the throttle uses (see the rules above). */
+KMIG_API int kmig_throttle_signal(void);
 
 #endif

@@ -129,9 +129,13 @@ static void *writer_main(void *arg)
 	struct dg *d = arg;
 	double tokens = 0, burst = d->rate / 10.0;
 	uint64_t last = now_ns();
+	int r = -1;
 
 	if (burst < 1)
 		burst = 1;
+	/* the RAM writer is what auto-converge throttles (our one "vCPU") */
+	if (!d->no_throttle && (r = kmig_thread_register(d->kmig)))
+		fprintf(stderr, "dirtygen: writer cannot be throttled: %s\n", strerror(-r));
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t n = DG_BATCH;
 
@@ -153,6 +157,8 @@ static void *writer_main(void *arg)
 		while (n--)
 			write_one(d);
 	}
+	if (!r)
+		kmig_thread_unregister(d->kmig);
 	return NULL;
 }
 

@@ -81,10 +81,12 @@ static void write_report(struct dg *d)
 		 ", \"local_writes\": %" PRIu64 ", \"hops\": %" PRIu64 ", \"pauses\": %" PRIu64
 		 ", \"resumes\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"gen_sum\": %" PRIu64
 		 ", \"checksum\": \"%016" PRIx64 "\", \"verify_ok\": %" PRIu64
-		 ", \"verify_bad\": %" PRIu64 "}\n",
+		 ", \"verify_bad\": %" PRIu64 ", \"throttle_pct\": %u, \"throttle_max_pct\": %u"
+		 ", \"throttle_changes\": %" PRIu64 "}\n",
 		 d->role == KMIG_ROLE_SOURCE ? "src" : "dst", (int)getpid(), d->name, d->size,
 		 d->npages, d->outcome, d->writes, d->local_writes, d->hops, d->pauses,
-		 d->resumes, zero, dg_gen_sum(d), dg_mem_checksum(d), d->verify_ok, d->verify_bad);
+		 d->resumes, zero, dg_gen_sum(d), dg_mem_checksum(d), d->verify_ok, d->verify_bad,
+		 d->throttle_pct, d->throttle_max, d->throttle_changes);
 	r = write_file(d->report, line);
 	if (r)
 		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->report, strerror(-r));
@@ -237,6 +239,8 @@ static void usage(FILE *f)
 		"                        after load/verify (dst)\n"
 		"  --pidfile FILE        written once registered with the agent\n"
 		"  --report FILE         JSON line with final stats, written on exit\n"
+		"  --no-throttle         do not offer kmigd the cooperative throttle (it then\n"
+		"                        throttles through a cgroup)\n"
 		"exit: 0 ok, 1 setup error, 2 agent/migration failure, 3 verify mismatch\n");
 }
 
@@ -308,6 +312,7 @@ static bool name_ok(const char *s)
 enum {
 	OPT_AGENT = 256, OPT_SIZE, OPT_NAME, OPT_ROLE, OPT_RATE, OPT_IDLE, OPT_PATTERN,
 	OPT_HOT, OPT_CONTENT, OPT_ZERO, OPT_SEED, OPT_VERIFY, OPT_PIDFILE, OPT_REPORT, OPT_CSUM,
+	OPT_NO_THROTTLE,
 };
 
 static int parse_opts(struct dg *d, int argc, char **argv)
@@ -328,6 +333,7 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "checksum-out", required_argument, NULL, OPT_CSUM },
+		{ "no-throttle", no_argument, NULL, OPT_NO_THROTTLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -375,6 +381,7 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 		case OPT_PIDFILE: d->pidfile = optarg; break;
 		case OPT_REPORT: d->report = optarg; break;
 		case OPT_CSUM: d->csum_out = optarg; break;
+		case OPT_NO_THROTTLE: d->no_throttle = true; break;
 		case 'h': usage(stdout); exit(DG_EXIT_OK);
 		default: usage(stderr); return -1;
 		}
@@ -401,6 +408,20 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 }
 
 /* ---- main ---- */
+
+/* after each dispatch: the throttle libkmig applies, reported when it changes */
+static void note_throttle(struct dg *d)
+{
+	unsigned int p = kmig_throttle_pct(d->kmig);
+
+	if (p == d->throttle_pct)
+		return;
+	fprintf(stderr, "dirtygen: throttle %u%% (was %u%%)\n", p, d->throttle_pct);
+	d->throttle_pct = p;
+	d->throttle_changes++;
+	if (p > d->throttle_max)
+		d->throttle_max = p;
+}
 
 /* Runs until a signal or the migration's end.  Returns the exit code. */
 static int run(struct dg *d, int sfd)
@@ -430,6 +451,7 @@ static int run(struct dg *d, int sfd)
 		if (ended || !p[1].revents)
 			continue;
 		r = kmig_dispatch(d->kmig);
+		note_throttle(d);
 		if (r < 0) {
 			if (d->verify_bad)
 				return DG_EXIT_VERIFY;
@@ -475,6 +497,8 @@ static int setup(struct dg *d)
 		fprintf(stderr, "dirtygen: cannot connect to %s: %s\n", d->agent, strerror(errno));
 		return -1;
 	}
+	if (d->no_throttle)
+		kmig_set_option(d->kmig, KMIG_OPT_THROTTLE, 0);
 	d->mem = kmig_ram_alloc(d->kmig, d->name, d->size);
 	d->gens = calloc(d->npages, sizeof(uint32_t));
 	if (!d->mem || !d->gens) {
@@ -535,9 +559,9 @@ int main(int argc, char **argv)
 		else if (!d.idle)
 			strcpy(rate, "max");
 		fprintf(stderr, "dirtygen: pid=%d size=%" PRIu64 " role=%s block=%s pages=%" PRIu64
-			" rate=%s pattern=%s\n", (int)getpid(), d.size,
+			" rate=%s pattern=%s throttle=%s\n", (int)getpid(), d.size,
 			d.role == KMIG_ROLE_SOURCE ? "src" : "dst", d.name, d.npages, rate,
-			dg_pattern_names[d.pattern]);
+			dg_pattern_names[d.pattern], d.no_throttle ? "cgroup" : "libkmig");
 		if (d.role == KMIG_ROLE_SOURCE) {
 			d.outcome = "running";
 			dg_writer_start(&d);

@@ -69,6 +69,7 @@ struct dg {
 	uint64_t size, npages, hot_n;
 	uint64_t rate;			/* pages/s, 0 = flat out */
 	bool idle, verify;
+	bool no_throttle;		/* --no-throttle: no KMIG_OPT_THROTTLE */
 	enum dg_pattern pattern;
 	enum dg_content content;
 	unsigned int hot_pct, zero_pct;
@@ -88,6 +89,8 @@ struct dg {
 	pthread_cond_t cond;
 
 	uint64_t pauses, resumes, verify_ok, verify_bad;
+	unsigned int throttle_pct, throttle_max;	/* as libkmig applied it */
+	uint64_t throttle_changes;
 	const char *outcome;
 };
 
