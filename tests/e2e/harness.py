@@ -289,7 +289,8 @@ class Harness:
         return a
 
     def dirtygen(self, name, agent, size="128M", role="src", rate=None, idle=False,
-                 pattern=None, verify=None, seed=None, zero_pct=None, content=None, wait=True):
+                 pattern=None, verify=None, seed=None, zero_pct=None, content=None, extra=(),
+                 wait=True):
         files = (self.path(name + ".pid"), self.path(name + ".sum"),
                  self.path(name + ".report"))
         argv = [os.path.join(self.bindir, "kmig-dirtygen"), "--agent", agent.wl_path,
@@ -311,6 +312,7 @@ class Harness:
             argv += ["--zero-pct", str(zero_pct)]
         if content:
             argv += ["--content", content]
+        argv += list(extra)
         p, log = self._spawn(name, argv)
         w = Workload(name, p, log, role, parse_size(size), files)
         self.procs.append(w)

@@ -5,14 +5,18 @@ on the data channels), XBZRLE, and what a destination does with a damaged compre
 or delta.  Every
 completed migration is checked page by page."""
 
+import glob
 import json
+import os
 import re
+import signal
+import time
 
 import kstream
 from harness import Fail, wait_until
 from scenarios_engine import multifd, set_caps
-from steps import (MiB, check_completed, fresh_dst, listen, memory_matches, migrate, must,
-                   start_pair)
+from steps import (MiB, check_completed, check_source_alive, fresh_dst, listen, memory_matches,
+                   migrate, must, start_pair)
 
 
 def compression_of(info):
@@ -173,3 +177,108 @@ def s25_xbzrle(t, h):
     t.ok(q.get("status") == "failed" and "bad xbzrle page record" in desc and
          "started" not in ddg3.text(),
          "25 a damaged XBZRLE delta: destination failed, error-desc %r" % desc, json.dumps(q))
+
+
+AC_PARAMS = {"cpu-throttle-initial": 5, "cpu-throttle-increment": 25, "max-cpu-throttle": 95}
+
+
+def throttles(w):
+    """The throttle percentages a dirtygen applied, in order, from its log."""
+    return [int(m) for m in re.findall(r"dirtygen: throttle (\d+)% \(was", w.text())]
+
+
+def ac_pair(h, tag, extra=()):
+    """A workload that dirties about three times what the 16 MiB/s link drains (hot pages)."""
+    return start_pair(h, tag, "64M", rate=12000, pattern="hot", extra=extra)
+
+
+def s26_auto_converge(t, h):
+    """auto-converge: without it the workload never converges; with it the throttle rises 5,
+    30, 55, 80, 95 (QEMU's own test's parameters) and the migration completes and verifies;
+    the throttle is gone after cancel and after kmigd is killed; a workload that does not
+    throttle itself is throttled through a cgroup that is removed afterwards."""
+    src, dst, sdg, ddg = ac_pair(h, "s26n")
+    migrate(src, listen(dst, "tcp:127.0.0.1:0"), bandwidth=16 * MiB)
+    src.wait_status("active", 5)
+    time.sleep(10)
+    q = src.query()
+    t.ok(q.get("status") == "active" and "cpu-throttle-percentage" not in q and
+         "do not fit" in q.get("x-kmig-convergence", ""),
+         "26 without auto-converge: still iterating after 10 s (%s passes), no throttle, "
+         "x-kmig-convergence says why" % q.get("ram", {}).get("dirty-sync-count"),
+         json.dumps(q))
+    src.cmd("migrate_cancel")
+    src.wait_status("cancelled", 10)
+    check_source_alive(t, "26 cancelled without auto-converge", src, sdg)
+
+    src, dst, sdg, ddg = ac_pair(h, "s26a")
+    for a in (src, dst):
+        set_caps(a, auto_converge=True)
+    src.cmd("migrate-set-parameters", dict(AC_PARAMS, **{"downtime-limit": 1}))
+    migrate(src, listen(dst, "tcp:127.0.0.1:0"), bandwidth=16 * MiB)
+    seen = []
+
+    def at_max():
+        p = src.query().get("cpu-throttle-percentage")
+        if p and (not seen or seen[-1] != p):
+            seen.append(p)
+        return p == 95
+    try:
+        wait_until(at_max, 60, interval=0.1, what="the throttle to reach 95%")
+        good, why = seen == [5, 30, 55, 80, 95], "seen %s" % seen
+    except Fail as e:
+        good, why = False, "%s; seen %s" % (e, seen)
+    t.ok(good, "26 with auto-converge: cpu-throttle-percentage went 5, 30, 55, 80, 95", why)
+    wait_until(lambda: throttles(sdg)[-1:] == [95], 10, what="the workload at 95%")
+    t.ok(throttles(sdg) == [5, 30, 55, 80, 95],
+         "26 the workload's writer was throttled 5, 30, 55, 80, 95 (libkmig)",
+         "dirtygen says %s" % throttles(sdg))
+    src.cmd("migrate-set-parameters", {"downtime-limit": 300})
+    info = check_completed(t, "26 auto-converge, then downtime-limit 300", src, dst, sdg, ddg)
+    t.ok(info and info.get("downtime", 10**6) <= 1000,
+         "26 converged with downtime %s ms" % (info or {}).get("downtime"), json.dumps(info))
+
+    # the throttle goes with a cancel, and with a kmigd that dies
+    for how in ("cancel", "kill"):
+        src, dst, sdg, ddg = ac_pair(h, "s26" + how[0])
+        set_caps(src, auto_converge=True)
+        src.cmd("migrate-set-parameters", dict(AC_PARAMS, **{"downtime-limit": 1}))
+        migrate(src, listen(dst, "tcp:127.0.0.1:0"), bandwidth=16 * MiB)
+        wait_until(lambda: throttles(sdg), 40, interval=0.1, what="a throttle")
+        if how == "cancel":
+            src.cmd("migrate_cancel")
+        else:
+            src.signal(signal.SIGKILL)
+        try:
+            wait_until(lambda: throttles(sdg)[-1:] == [0], 10, interval=0.05,
+                       what="the throttle lifted")
+            good, why = sdg.running(), "throttles %s" % throttles(sdg)
+        except Fail as e:
+            good, why = False, "%s; throttles %s" % (e, throttles(sdg))
+        t.ok(good, "26 throttled, then %s: the workload runs unthrottled"
+             % ("migrate_cancel" if how == "cancel" else "kmigd killed"), why)
+
+    # a workload that does not throttle itself: a cgroup does it, and goes afterwards
+    src, dst, sdg, ddg = ac_pair(h, "s26g", extra=("--no-throttle",))
+    for a in (src, dst):
+        set_caps(a, auto_converge=True)
+    src.cmd("migrate-set-parameters", dict(AC_PARAMS, **{"downtime-limit": 1}))
+    migrate(src, listen(dst, "tcp:127.0.0.1:0"), bandwidth=16 * MiB)
+
+    def cgroups():
+        return glob.glob("/sys/fs/cgroup/**/kmig-throttle.*.%d" % sdg.pid, recursive=True)
+    try:
+        wait_until(lambda: src.query().get("cpu-throttle-percentage", 0) >= 30 and cgroups(),
+                   60, interval=0.1, what="a cgroup throttle")
+        cg = cgroups()[0]
+        quota = [open(os.path.join(cg, f)).read().strip() for f in
+                 ("cpu.max", "cpu.cfs_quota_us") if os.path.exists(os.path.join(cg, f))]
+        good, why = str(sdg.pid) in open(os.path.join(cg, "cgroup.procs")).read().split(), \
+            "%s: quota %s" % (cg, quota)
+    except (Fail, OSError) as e:
+        good, why = False, str(e)
+    t.ok(good, "26 --no-throttle: the workload sits in a kmig-throttle cgroup with a quota", why)
+    src.cmd("migrate-set-parameters", {"downtime-limit": 300})
+    check_completed(t, "26 cgroup-throttled workload", src, dst, sdg, ddg)
+    t.ok(not cgroups(), "26 the throttle cgroup is removed after the migration",
+         "left: %s" % cgroups())

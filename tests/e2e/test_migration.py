@@ -35,7 +35,8 @@ from harness import (Fail, Harness, Interrupted, Tap, format_exc,  # noqa: E402
 
 from scenarios_engine import (s18_multifd, s19_multifd_failures, s20_multi_hop,  # noqa: E402
                               s21_agent_dies, s22_events_and_stats)
-from scenarios_converge import s23_compression, s24_bad_compressed, s25_xbzrle  # noqa: E402
+from scenarios_converge import (s23_compression, s24_bad_compressed, s25_xbzrle,  # noqa: E402
+                                s26_auto_converge)
 from scenarios_streams import s9_streams, s14_exec_and_incoming_uri, s17_mutated_streams  # noqa: E402,E501
 from steps import (MiB, Reported, check_completed, check_source_alive,  # noqa: E402
                    getfd, keyset_ok, listen, migrate, must, second_migration, start_pair)
@@ -495,6 +496,7 @@ SCENARIOS = [
     (23, "compression: compress, multifd zlib and zstd", s23_compression),
     (24, "damaged compressed records", s24_bad_compressed),
     (25, "xbzrle", s25_xbzrle),
+    (26, "auto-converge: libkmig and cgroup throttles", s26_auto_converge),
 ]
 
 

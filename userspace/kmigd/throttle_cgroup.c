@@ -41,7 +41,7 @@
  * struct kmig_cg_throttle - one throttled workload
  * @home:    the workload's cgroup directory (its main thread's), our parent
  * @dir:     ours
- * @ncpu:    CPUs' worth of quota at 0 % (sampled once, at creation)
+ * @mcpu:    thousandths of a CPU of quota at 0 % (sampled once, at creation)
  * @limit:   v1: the tightest ancestor quota per our period, or -1
  * @orig:    v1: where each thread was, if not @home
  */
@@ -50,7 +50,7 @@ struct kmig_cg_throttle {
 	pid_t pid;
 	char home[PATH_MAX];
 	char dir[PATH_MAX];
-	unsigned int ncpu, pct;
+	unsigned int mcpu, pct;
 	long quota, limit;
 	struct kmig_cg_orig *orig;
 	size_t norig;
@@ -73,8 +73,11 @@ static int64_t cpu_ns(pid_t pid)
 }
 
 /*
- * How many CPUs' worth the process uses: sampled over KMIG_CG_SAMPLE_MS,
- * rounded, at least 1, at most the CPUs it may run on.
+ * How much CPU the process uses, in thousandths of a CPU: sampled over
+ * KMIG_CG_SAMPLE_MS; rounded to whole CPUs once it uses half of one or
+ * more (at most the CPUs it may run on), else the measured share, at least
+ * 1 %: a writer that needs a tenth of a CPU is slowed by a quota relative
+ * to that tenth, as QEMU's throttle is relative to the time a vCPU runs.
  */
 static unsigned int cpus_used(pid_t pid)
 {
@@ -92,14 +95,19 @@ static unsigned int cpus_used(pid_t pid)
 	c1 = cpu_ns(pid);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	if (c0 < 0 || c1 < c0)
-		return 1;
+		return 1000;
 	used = (double)(c1 - c0) / (double)((b.tv_sec - a.tv_sec) * 1000000000ll +
 					    (b.tv_nsec - a.tv_nsec));
 	if (allowed < 1)
 		allowed = 1;
+	if (used < 0.01)
+		return 10;
+	if (used < 0.5)
+		return (unsigned int)(used * 1000);
 	if (used < 1.5)
-		return 1;
-	return used + 0.5 > (double)allowed ? (unsigned int)allowed : (unsigned int)(used + 0.5);
+		return 1000;
+	return 1000 * (used + 0.5 > (double)allowed ? (unsigned int)allowed :
+		       (unsigned int)(used + 0.5));
 }
 
 /* ---- the throttle ---- */
@@ -175,7 +183,7 @@ static long ancestor_limit(const struct kmig_cg_throttle *cg)
 static int apply_quota(struct kmig_cg_throttle *cg, unsigned int pct, char *err, size_t n)
 {
 	char path[PATH_MAX + 32], val[64];
-	long q = (long)KMIG_CG_PERIOD_US * cg->ncpu * (100 - pct) / 100;
+	long q = (long)KMIG_CG_PERIOD_US * cg->mcpu / 1000 * (100 - pct) / 100;
 	int r;
 
 	if (q < KMIG_CG_MIN_QUOTA)
@@ -247,7 +255,7 @@ static int create(struct kmig_cg_throttle **out, pid_t pid, char *err, size_t n)
 	}
 	if (cg->m.version == 1)
 		record_threads(cg);
-	cg->ncpu = cpus_used(pid);
+	cg->mcpu = cpus_used(pid);
 	cg->limit = cg->m.version == 1 ? ancestor_limit(cg) : -1;
 	if (mkdir(cg->dir, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
@@ -301,8 +309,8 @@ int kmig_cg_throttle_set(struct kmig_cg_throttle **cgp, pid_t pid, unsigned int 
 		kmig_cg_throttle_remove(cgp);	/* nothing left behind */
 	if (!r)
 		kmig_log(KMIG_LOG_INFO, "throttle", "pid=%d pct=%u cgroup=%s quota=%ld/%d us "
-			 "(%u cpu)", (int)pid, pct, (*cgp)->dir, (*cgp)->quota, KMIG_CG_PERIOD_US,
-			 (*cgp)->ncpu);
+			 "(%u.%03u cpu)", (int)pid, pct, (*cgp)->dir, (*cgp)->quota,
+			 KMIG_CG_PERIOD_US, (*cgp)->mcpu / 1000, (*cgp)->mcpu % 1000);
 	return r;
 }
 
@@ -325,11 +333,11 @@ int kmig_cg_throttle_remove(struct kmig_cg_throttle **cgp)
 	return r;
 }
 
-void kmig_cg_throttle_info(const struct kmig_cg_throttle *cg, unsigned int *ncpu,
+void kmig_cg_throttle_info(const struct kmig_cg_throttle *cg, unsigned int *mcpu,
 			   long *quota_us, const char **path)
 {
-	if (ncpu)
-		*ncpu = cg ? cg->ncpu : 0;
+	if (mcpu)
+		*mcpu = cg ? cg->mcpu : 0;
 	if (quota_us)
 		*quota_us = cg ? cg->quota : 0;
 	if (path)

@@ -42,7 +42,7 @@ int kmig_cg_throttle_set(struct kmig_cg_throttle **cgp, pid_t pid, unsigned int 
  */
 int kmig_cg_throttle_remove(struct kmig_cg_throttle **cgp);
 /* what a throttle looks like, for logs and tests (@path may be NULL) */
-void kmig_cg_throttle_info(const struct kmig_cg_throttle *cg, unsigned int *ncpu,
+void kmig_cg_throttle_info(const struct kmig_cg_throttle *cg, unsigned int *mcpu,
 			   long *quota_us, const char **path);
 
 /*
