@@ -3,25 +3,28 @@
  * batch.c: filling a batch of page records (batch.h); the codecs' side of
  * codec.h.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "batch.h"
 #include "codec.h"
+#include "pagehash.h"
 
-struct kmig_wire_rec *kmig_batch_add(struct kmig_batch *b, uint8_t enc, const void *payload,
-				     uint32_t len)
+int kmig_batch_add(struct kmig_batch *b, uint8_t enc, const void *payload, uint32_t len,
+		   uint32_t blk, uint64_t first, uint32_t n)
 {
 	struct kmig_wire_rec *r;
 
 	if (b->n == KMIG_BATCH_RECS)
-		return NULL;
+		return -ENOMEM;
 	r = &b->rec[b->n];
 	*r = (struct kmig_wire_rec){ .type = KMIG_REC_PAGES, .enc = enc, .chan = b->chan,
+				     .block = blk, .count = n, .offset = first << KMIG_PAGE_SHIFT,
 				     .len = len };
 	b->tx[b->n] = (struct kmig_tx){ .hdr = r, .payload = payload, .len = len };
 	b->n++;
 	b->bytes += sizeof(*r) + len;
-	return r;
+	return 0;
 }
 
 uint8_t *kmig_batch_buf(struct kmig_batch *b, size_t cap)

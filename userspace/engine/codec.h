@@ -58,14 +58,13 @@ extern const struct kmig_codec_ops kmig_codec_xbzrle;	/* decode only */
 const struct kmig_codec_ops *kmig_codec_for(uint8_t enc);
 
 /*
- * For codecs: appends a record whose payload is @payload (RAM block memory,
- * or a buffer from kmig_batch_buf) and returns its header for the codec to
- * fill in (type, channel, enc and len are set; block, offset and count are
- * the codec's).  The sender guarantees room for @n + 1 records per encode
- * call; NULL only when memory ran out.
+ * For codecs: appends a page record for the @n pages of block @blk from
+ * page @first, encoded as @enc in the @len bytes at @payload (RAM block
+ * memory, or a buffer from kmig_batch_buf).  The sender guarantees room
+ * for @n + 1 records per encode call; 0, or -ENOMEM when there is none.
  */
-struct kmig_wire_rec *kmig_batch_add(struct kmig_batch *b, uint8_t enc, const void *payload,
-				     uint32_t len);
+int kmig_batch_add(struct kmig_batch *b, uint8_t enc, const void *payload, uint32_t len,
+		   uint32_t blk, uint64_t first, uint32_t n);
 /*
  * A scratch buffer of @cap bytes for a record's payload, valid until the
  * channel completed the batch, or NULL when memory ran out.

@@ -33,15 +33,8 @@ static void raw_fini(void *priv)
 static int raw_encode(void *priv, struct kmig_batch *b, uint32_t blk, uint64_t first, uint32_t n,
 		      const uint8_t *src)
 {
-	struct kmig_wire_rec *r = kmig_batch_add(b, KMIG_ENC_RAW, src, n << KMIG_PAGE_SHIFT);
-
 	(void)priv;
-	if (!r)
-		return -ENOMEM;
-	r->block = blk;
-	r->offset = first << KMIG_PAGE_SHIFT;
-	r->count = n;
-	return 0;
+	return kmig_batch_add(b, KMIG_ENC_RAW, src, n << KMIG_PAGE_SHIFT, blk, first, n);
 }
 
 static int raw_decode(void *priv, const struct kmig_wire_rec *r, const uint8_t *in, uint32_t len,

@@ -59,7 +59,6 @@ static int zenc_encode(void *priv, struct kmig_batch *b, uint32_t blk, uint64_t 
 	struct zenc *z = priv;
 	uint32_t raw = n << KMIG_PAGE_SHIFT;
 	uint8_t *out = kmig_batch_buf(b, raw);
-	struct kmig_wire_rec *r;
 	uint32_t len = 0;
 
 	if (!out)
@@ -73,14 +72,8 @@ static int zenc_encode(void *priv, struct kmig_batch *b, uint32_t blk, uint64_t 
 	z->zs.avail_out = raw - 1;	/* only a stream that shrinks is worth it */
 	if (deflate(&z->zs, Z_FINISH) == Z_STREAM_END)
 		len = (uint32_t)z->zs.total_out;
-	r = len ? kmig_batch_add(b, KMIG_ENC_ZLIB, out, len) :
-		  kmig_batch_add(b, KMIG_ENC_RAW, src, raw);
-	if (!r)
-		return -ENOMEM;
-	r->block = blk;
-	r->offset = first << KMIG_PAGE_SHIFT;
-	r->count = n;
-	return 0;
+	return len ? kmig_batch_add(b, KMIG_ENC_ZLIB, out, len, blk, first, n) :
+		     kmig_batch_add(b, KMIG_ENC_RAW, src, raw, blk, first, n);
 }
 
 static int zdec_init(void **priv)

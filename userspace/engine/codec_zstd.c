@@ -53,21 +53,14 @@ static int zsenc_encode(void *priv, struct kmig_batch *b, uint32_t blk, uint64_t
 	struct zsenc *z = priv;
 	uint32_t raw = n << KMIG_PAGE_SHIFT;
 	uint8_t *out = kmig_batch_buf(b, raw);
-	struct kmig_wire_rec *r;
 	size_t len;
 
 	if (!out)
 		return -ENOMEM;
 	/* a frame that would not shrink fails with "destination too small": send it raw */
 	len = ZSTD_compressCCtx(z->cctx, out, raw - 1, src, raw, z->level);
-	r = ZSTD_isError(len) ? kmig_batch_add(b, KMIG_ENC_RAW, src, raw) :
-				kmig_batch_add(b, KMIG_ENC_ZSTD, out, (uint32_t)len);
-	if (!r)
-		return -ENOMEM;
-	r->block = blk;
-	r->offset = first << KMIG_PAGE_SHIFT;
-	r->count = n;
-	return 0;
+	return ZSTD_isError(len) ? kmig_batch_add(b, KMIG_ENC_RAW, src, raw, blk, first, n) :
+		kmig_batch_add(b, KMIG_ENC_ZSTD, out, (uint32_t)len, blk, first, n);
 }
 
 static int zsdec_init(void **priv)

@@ -146,15 +146,11 @@ static int flush(struct chan_tx *ct)
 
 static int zero_rec(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
 {
-	struct kmig_wire_rec *r = kmig_batch_add(&ct->b, KMIG_ENC_ZERO, NULL, 0);
+	int ret = kmig_batch_add(&ct->b, KMIG_ENC_ZERO, NULL, 0, blk, first, n);
 
-	if (!r)
-		return -ENOMEM;
-	r->block = blk;
-	r->offset = first << KMIG_PAGE_SHIFT;
-	r->count = n;
-	ct->b.zero += n;
-	return 0;
+	if (!ret)
+		ct->b.zero += n;
+	return ret;
 }
 
 /* what the records from slot @before on carry, for the counters */

@@ -75,17 +75,12 @@ int kmig_xbzrle_send_pass(struct kmig_xbzrle_send *x, uint64_t gen, bool last,
 static int whole(struct kmig_batch *b, uint32_t blk, uint64_t page, const uint8_t *from)
 {
 	uint8_t *buf = kmig_batch_buf(b, KMIG_PAGE_SIZE);
-	struct kmig_wire_rec *r;
 
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, from, KMIG_PAGE_SIZE);
-	r = kmig_batch_add(b, KMIG_ENC_RAW, buf, KMIG_PAGE_SIZE);
-	if (!r)
+	if (kmig_batch_add(b, KMIG_ENC_RAW, buf, KMIG_PAGE_SIZE, blk, page, 1))
 		return -ENOMEM;
-	r->block = blk;
-	r->offset = page << KMIG_PAGE_SHIFT;
-	r->count = 1;
 	return 1;
 }
 
@@ -93,7 +88,6 @@ int kmig_xbzrle_send_page(struct kmig_xbzrle_send *x, struct kmig_batch *b, uint
 			  uint64_t page, uint64_t key, const uint8_t *live)
 {
 	uint8_t *cached, *delta;
-	struct kmig_wire_rec *r;
 	int len;
 
 	if (!x->enabled)
@@ -125,14 +119,10 @@ int kmig_xbzrle_send_page(struct kmig_xbzrle_send *x, struct kmig_batch *b, uint
 		x->n.bytes += KMIG_PAGE_SIZE;
 		return whole(b, blk, page, x->current);
 	}
-	r = kmig_batch_add(b, KMIG_ENC_XBZRLE, delta, (uint32_t)len);
-	if (!r)
+	if (kmig_batch_add(b, KMIG_ENC_XBZRLE, delta, (uint32_t)len, blk, page, 1))
 		return -ENOMEM;
-	r->block = blk;
-	r->offset = page << KMIG_PAGE_SHIFT;
-	r->count = 1;
 	x->n.pages++;
-	x->n.bytes += sizeof(*r) + (uint64_t)len;
+	x->n.bytes += sizeof(struct kmig_wire_rec) + (uint64_t)len;
 	return 1;
 }
 

@@ -205,10 +205,7 @@ static long bpf_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
 	p->armed = true;
 	for (unsigned int i = 0; i < p->n; i++)
 		p->st.pages_scanned += p->npages[i];
-	p->st.harvests++;
-	p->st.pages_dirty += total;
-	p->st.last_harvest_ns = (uint64_t)(kmig_now_ns() - t0);
-	p->st.harvest_ns += p->st.last_harvest_ns;
+	kmig_track_stats_harvest(&p->st, t0, total);
 	return (long)total;
 }
 

@@ -25,6 +25,7 @@
 #include <linux/kmig.h>
 
 #include "log.h"
+#include "clock.h"
 #include "tracker.h"
 
 #define KMOD_DEV		"/dev/kmig"
@@ -243,13 +244,12 @@ fail_block0:
 static long kmod_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
 {
 	struct kmod_priv *p = tr->priv;
-	struct timespec t0, t1;
+	int64_t t0 = kmig_now_ns();
 	long total = 0;
 	int err;
 
 	if (!p)
 		return -EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned int i = 0; i < p->n; i++) {
 		struct kmod_range *r = &p->r[i];
 		long n = kmod_harvest_one(p->dev, r, bitmaps[i]);
@@ -278,12 +278,7 @@ static long kmod_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
 			 "workload gone");
 		return err;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	p->st.harvests++;
-	p->st.pages_dirty += (uint64_t)total;
-	p->st.last_harvest_ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll +
-					   (t1.tv_nsec - t0.tv_nsec));
-	p->st.harvest_ns += p->st.last_harvest_ns;
+	kmig_track_stats_harvest(&p->st, t0, (uint64_t)total);
 	return total;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "clock.h"
 #include "tracker.h"
 #include "uffd_arm.h"
 #include "uffd_compat.h"
@@ -362,12 +363,11 @@ static long harvest_range(struct uffd_range *p, uint64_t *bitmap)
 static long uffd_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
 {
 	struct uffd_priv *p = tr->priv;
-	struct timespec t0, t1;
+	int64_t t0 = kmig_now_ns();
 	long total = 0;
 
 	if (!p)
 		return -EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned int i = 0; i < p->n; i++) {
 		long n = harvest_range(&p->r[i], bitmaps[i]);
 
@@ -380,12 +380,7 @@ static long uffd_harvest(struct kmig_tracker *tr, uint64_t *const *bitmaps)
 		total += n;
 		p->st.pages_scanned += p->r[i].npages;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	p->st.harvests++;
-	p->st.pages_dirty += (uint64_t)total;
-	p->st.last_harvest_ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll +
-					   (t1.tv_nsec - t0.tv_nsec));
-	p->st.harvest_ns += p->st.last_harvest_ns;
+	kmig_track_stats_harvest(&p->st, t0, (uint64_t)total);
 	return total;
 }
 

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "track_bpf.h"
+#include "clock.h"
 #include "tracker.h"
 
 /* track_kmod.c; declared here so tracker.h stays the fixed interface */
@@ -27,6 +28,14 @@ const struct kmig_tracker_ops *const kmig_trackers[] = {
 	&kmig_track_bpf_ops,	/* named only: blind to GUP writes (track_bpf.c) */
 	NULL,
 };
+
+void kmig_track_stats_harvest(struct kmig_track_stats *st, int64_t t0_ns, uint64_t dirty)
+{
+	st->harvests++;
+	st->pages_dirty += dirty;
+	st->last_harvest_ns = (uint64_t)(kmig_now_ns() - t0_ns);
+	st->harvest_ns += st->last_harvest_ns;
+}
 
 const struct kmig_tracker_ops *kmig_tracker_find(const char *name)
 {

@@ -74,6 +74,9 @@ struct kmig_track_stats {
 	uint64_t last_harvest_ns;
 };
 
+/* for back ends: counts one harvest that began at @t0_ns (kmig_now_ns) and found @dirty */
+void kmig_track_stats_harvest(struct kmig_track_stats *st, int64_t t0_ns, uint64_t dirty);
+
 /**
  * struct kmig_track_thread - what one thread of the workload dirtied, for
  * back ends that see who writes
