@@ -123,11 +123,16 @@ static void nap(struct dg *d, uint64_t ns)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* Token bucket: @rate pages/s, bursts of at most a tenth of a second. */
+/*
+ * Token bucket: @rate pages/s, bursts of at most 20 ms' worth.  Like a
+ * vCPU, the writer does not make up for time it was stopped (by a throttle
+ * or the scheduler) with a long burst afterwards: a tenth of a second's
+ * worth of catching up would undo most of a 99 % throttle.
+ */
 static void *writer_main(void *arg)
 {
 	struct dg *d = arg;
-	double tokens = 0, burst = d->rate / 10.0;
+	double tokens = 0, burst = d->rate / 50.0;
 	uint64_t last = now_ns();
 	int r = -1;
 
