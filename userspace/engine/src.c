@@ -221,8 +221,10 @@ static void apply_throttle(struct kmig_src *s, unsigned int pct)
 		return;
 	ret = s->wl->ops->throttle ? s->wl->ops->throttle(s->wl, pct) : -EOPNOTSUPP;
 	if (ret) {
-		kmig_log(KMIG_LOG_WARN, "converge", "could not throttle the workload to %u%%: %s",
-			 pct, strerror(-ret));
+		if (!s->throttle_warned)	/* once: it would say the same every pass */
+			kmig_log(KMIG_LOG_WARN, "converge", "could not throttle the workload to "
+				 "%u%%: %s", pct, strerror(-ret));
+		s->throttle_warned = true;
 		return;
 	}
 	kmig_log(KMIG_LOG_INFO, "converge", "workload throttle %u%% -> %u%%", s->throttle, pct);

@@ -78,6 +78,7 @@ struct kmig_src {
 	uint64_t pass_bytes0;
 	struct kmig_converge conv;
 	unsigned int throttle;
+	bool throttle_warned;
 	uint64_t xb_pass0[3];	/* tried, cache_miss, pages */
 	uint64_t xb_bytes0;
 };
