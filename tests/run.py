@@ -32,8 +32,9 @@ def suites(build):
     yield "bpf", [sys.executable, "tests/bpf/run.py", "--build", build]
 
 
-def run_suite(label, cmd, env, timeout):
-    """Returns (passed, failed, skipped).  A skipped test is neither: it is listed."""
+def run_suite(label, cmd, env, timeout, failures):
+    """Returns (passed, failed, skipped).  A skipped test is neither: it is listed.
+    Each failing line is also appended to failures, for the closing summary."""
     passed = failed = skipped = 0
     try:
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -50,12 +51,14 @@ def run_suite(label, cmd, env, timeout):
                 passed += 1
             else:
                 failed += 1
+                failures.append(f"{label}: {line}")
             print(f"{label}: {line}")
         elif line.startswith("#") and failed:
             print(f"{label}: {line}")
     if rc != 0 and failed == 0:
         failed += 1
-        print(f"{label}: not ok - suite exited {rc} without a failing test")
+        failures.append(f"{label}: not ok - suite exited {rc} without a failing test")
+        print(failures[-1])
         print("\n".join(f"{label}: # {line}" for line in out.splitlines()[-30:]))
     return passed, failed, skipped
 
@@ -73,6 +76,7 @@ def main():
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     total_p = total_f = total_s = 0
     skipped_lines = []
+    failures = []
     runs = [("qapi", [sys.executable, "tests/qapi/run.py"]),
             ("docs", [sys.executable, "tests/docs/test_wire_doc.py"]),
             # checkpatch, builds, KUnit on UML, the in-VM tests: ~4 min warm, ~20 cold
@@ -84,7 +88,8 @@ def main():
         runs.append(("fuzz", [sys.executable, "tests/fuzz/run.py", "--bindir", args.fuzz,
                               "--seconds", str(args.fuzz_seconds)]))
     for label, cmd, *limit in runs:
-        p, f, s = run_suite(label, cmd, env, limit[0] if limit else args.timeout)
+        p, f, s = run_suite(label, cmd, env, limit[0] if limit else args.timeout,
+                            failures)
         print(f"# {label}: {p} passed, {f} failed, {s} skipped", flush=True)
         total_p += p
         total_f += f
@@ -93,6 +98,9 @@ def main():
             skipped_lines.append(f"{label}: {s} skipped")
     for line in skipped_lines:
         print(f"# SKIPPED {line}")
+    # repeated at the end, where a CI log's tail shows them
+    for line in failures:
+        print(f"# FAILED {line}")
     print(f"{total_p} passed, {total_f} failed, {total_s} skipped")
     return 1 if total_f else 0
 
