@@ -129,6 +129,7 @@ extern const struct kmig_chan_ops kmig_chan_unix_ops;
 extern const struct kmig_chan_ops kmig_chan_exec_ops;
 extern const struct kmig_chan_ops kmig_chan_fd_ops;
 extern const struct kmig_chan_ops kmig_chan_file_ops;
+extern const struct kmig_chan_ops kmig_chan_dpdk_ops;
 
 /* ---- helpers over the ops (xport.c) ---- */
 
