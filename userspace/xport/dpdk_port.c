@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dpdk_port.c: a DPDK port for the dpdk: channel (dpdk_port.h).  Sizes
+ * come from what the PMD can carry: a memif frame fits one buffer (bsize,
+ * 8192 unless the URI says otherwise; frames spread over several memif
+ * descriptors were seen corrupted), an af_packet or af_xdp frame fits the
+ * interface's MTU, and every rx buffer takes the largest frame the PMD can
+ * hand over (af_packet copies a whole frame into one mbuf without looking
+ * at its size).  Frames of other ethertypes are left to the protocol's
+ * check, which drops them; the testing injector loses, duplicates and
+ * holds back only kmig's own.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_memory.h>
+
+#include "dpdk_port.h"
+#include "log.h"
+
+#define MAX_BURST     512
+#define MAX_REGIONS   (64 + 2)		/* RAM blocks, the staging ring, spare */
+#define INLINE_MAX    128		/* pieces this small are copied into the header mbuf */
+#define HDR_ROOM      (KMIG_DP_ETH_LEN + sizeof(struct kmig_dp_hdr))
+#define MEMIF_BSIZE   8192
+#define INJ_HOLD      8
+
+struct region {
+	uint8_t *base;
+	size_t len;
+	bool dma;
+	struct rte_mbuf_ext_shared_info shinfo;
+};
+
+struct kmig_dpdk_port {
+	uint16_t id;
+	bool probed, configured, started;
+	char name[64];
+	struct kmig_dpdk_port_info info;
+	struct kmig_dpdk_port_stats st;
+	struct rte_mempool *rx_pool, *hdr_pool, *ext_pool;
+	struct rte_ether_addr mac;
+	unsigned int burst;
+	uint32_t frame_max;
+	bool memif_client, memif_zc;
+	uint64_t started_ms;
+	struct region reg[MAX_REGIONS];
+	unsigned int nreg, last_reg;
+	struct rte_mbuf *txq[MAX_BURST];
+	unsigned int ntx;
+	/* testing: the injector */
+	unsigned int loss, dup, reorder;
+	uint64_t rng;
+	struct rte_mbuf *held[INJ_HOLD];
+	unsigned int held_for[INJ_HOLD], nheld;
+};
+
+static unsigned int pool_seq;
+
+/* the value of KEY= in a devargs string, or 0 */
+static unsigned long devarg_num(const char *devargs, const char *key)
+{
+	const char *p = strstr(devargs, key);
+
+	return p ? strtoul(p + strlen(key), NULL, 0) : 0;
+}
+
+static bool devarg_is(const char *devargs, const char *key, const char *val)
+{
+	const char *p = strstr(devargs, key);
+
+	return p && !strncmp(p + strlen(key), val, strlen(val));
+}
+
+static int iface_mtu(const char *devargs)
+{
+	const char *p = strstr(devargs, "iface=");
+	struct ifreq ifr = { 0 };
+	int fd, mtu = -1;
+
+	if (!p)
+		return -1;
+	p += 6;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%.*s", (int)strcspn(p, ","), p);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr))
+		mtu = ifr.ifr_mtu;
+	if (fd >= 0)
+		close(fd);
+	return mtu;
+}
+
+/* the largest frame (from the Ethernet header on) the port carries, and its rx buffer size */
+static int sizes(struct kmig_dpdk_port *p, const struct kmig_dpdk_opts *o,
+		 const struct rte_eth_dev_info *di, const char *devargs, uint32_t *rx_room,
+		 char *err, size_t n)
+{
+	const char *drv = p->info.driver;
+	long frame;
+
+	if (!strcmp(drv, "net_memif")) {
+		frame = (long)devarg_num(devargs, "bsize=");
+		*rx_room = (uint32_t)frame;
+	} else if (!strcmp(drv, "net_af_packet") || !strcmp(drv, "net_af_xdp") ||
+		   !strcmp(drv, "net_tap")) {
+		int mtu = iface_mtu(devargs);
+		unsigned long fsz = devarg_num(devargs, "framesz=");
+
+		if (mtu <= 0) {
+			uint16_t m = 1500;
+
+			rte_eth_dev_get_mtu(p->id, &m);
+			mtu = m;
+		}
+		frame = mtu + KMIG_DP_ETH_LEN;
+		*rx_room = (uint32_t)(fsz > (unsigned long)frame + 4 ? fsz : (unsigned long)frame + 4);
+		if (!strcmp(drv, "net_af_xdp") && frame > 3498)
+			frame = 3498;	/* one umem frame, less its headroom */
+	} else {
+		uint16_t m = 1500;
+
+		rte_eth_dev_get_mtu(p->id, &m);
+		frame = m + KMIG_DP_ETH_LEN;
+		if (di->max_rx_pktlen && frame > (long)di->max_rx_pktlen)
+			frame = di->max_rx_pktlen;
+		*rx_room = (uint32_t)frame + 4;
+	}
+	if (o->mtu && frame > (long)o->mtu + KMIG_DP_ETH_LEN)
+		frame = o->mtu + KMIG_DP_ETH_LEN;
+	if (frame > (long)(HDR_ROOM + KMIG_DP_MAX_PAYLOAD))
+		frame = HDR_ROOM + KMIG_DP_MAX_PAYLOAD;
+	if (frame < (long)(HDR_ROOM + KMIG_DP_MIN_PAYLOAD)) {
+		snprintf(err, n, "dpdk: %s carries frames of %ld bytes; kmig needs at least %zu "
+			 "(raise the MTU or bsize)", p->name, frame, HDR_ROOM + KMIG_DP_MIN_PAYLOAD);
+		return -EINVAL;
+	}
+	if (*rx_room < frame)
+		*rx_room = (uint32_t)frame;
+	*rx_room = (*rx_room + 63) & ~63u;
+	p->frame_max = (uint32_t)frame;
+	p->info.max_payload = (uint32_t)(frame - HDR_ROOM);
+	return 0;
+}
+
+/* what the PMD (and the kernel behind it) copies per page on each path */
+static void copies(struct kmig_dpdk_port *p)
+{
+	const char *d = p->info.driver;
+
+	if (!strcmp(d, "net_memif")) {
+		p->info.pmd_tx_copies = p->memif_zc ? 0 : 1;	/* into the shared ring buffer */
+		p->info.pmd_rx_copies = p->memif_zc ? 0 : 1;	/* out of it into an mbuf */
+	} else if (!strcmp(d, "net_af_packet")) {
+		p->info.pmd_tx_copies = 1;	/* into the TPACKET ring; the kernel sends from it */
+		p->info.pmd_rx_copies = 2;	/* kernel into the ring, PMD into an mbuf */
+	} else if (!strcmp(d, "net_af_xdp")) {
+		p->info.pmd_tx_copies = 2;	/* into the umem, kernel (copy mode) into an skb */
+		p->info.pmd_rx_copies = 1;	/* kernel into the umem */
+	} else if (!strcmp(d, "net_ring")) {
+		p->info.pmd_tx_copies = p->info.pmd_rx_copies = 0;
+	} else {
+		p->info.pmd_tx_copies = p->info.pmd_rx_copies = ~0u;	/* not known */
+	}
+}
+
+static struct rte_mempool *pool(const char *what, unsigned int count, uint32_t room)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+
+	snprintf(name, sizeof(name), "kmig-%s-%u", what, __atomic_fetch_add(&pool_seq, 1,
+									     __ATOMIC_RELAXED));
+	return rte_pktmbuf_pool_create(name, count, 256, 0, (uint16_t)(room ? room +
+			RTE_PKTMBUF_HEADROOM : 0), (int)rte_socket_id());
+}
+
+int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o,
+			char *err, size_t n)
+{
+	struct kmig_dpdk_port *p = calloc(1, sizeof(*p));
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info di;
+	char devargs[sizeof(o->devargs) + 32];
+	uint32_t rx_room;
+	int ret;
+
+	*out = NULL;
+	if (!p) {
+		snprintf(err, n, "dpdk: out of memory");
+		return -ENOMEM;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", o->dev_name);
+	snprintf(devargs, sizeof(devargs), "%s", o->devargs);
+	if (!strncmp(o->dev_name, "net_memif", 9) && !strstr(devargs, "bsize="))
+		snprintf(devargs + strlen(devargs), sizeof(devargs) - strlen(devargs),
+			 ",bsize=%u", MEMIF_BSIZE);
+	p->memif_client = !strncmp(o->dev_name, "net_memif", 9) &&
+			  devarg_is(devargs, "role=", "client");
+	p->memif_zc = p->memif_client && devarg_is(devargs, "zero-copy=", "yes");
+	if (!rte_eth_dev_get_port_by_name(p->name, &p->id)) {
+		snprintf(err, n, "dpdk: device %s is in use by another channel of this kmigd", p->name);
+		free(p);
+		return -EBUSY;
+	}
+	ret = rte_dev_probe(devargs);
+	if (ret) {
+		snprintf(err, n, "dpdk: cannot create device '%s': %s (see kmigd's log for the "
+			 "driver's words)", devargs, rte_strerror(-ret));
+		free(p);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	p->probed = true;
+	if (rte_eth_dev_get_port_by_name(p->name, &p->id)) {
+		snprintf(err, n, "dpdk: device %s was created but is not an Ethernet port", p->name);
+		ret = -ENODEV;
+		goto fail;
+	}
+	ret = rte_eth_dev_info_get(p->id, &di);
+	if (ret)
+		goto fail_errno;
+	snprintf(p->info.driver, sizeof(p->info.driver), "%s", di.driver_name);
+	ret = sizes(p, o, &di, devargs, &rx_room, err, n);
+	if (ret)
+		goto fail;
+	copies(p);
+	p->info.linearize = p->memif_zc || !(di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+	p->info.zero_copy_rx = p->memif_zc;
+	p->burst = o->burst;
+	p->rx_pool = pool("rx", o->rxd + o->window + 2 * o->burst + 512, rx_room);
+	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->frame_max);
+	p->ext_pool = pool("ext", 2 * (o->txd + 2 * o->burst) + 512, 0);
+	if (!p->rx_pool || !p->hdr_pool || !p->ext_pool) {
+		snprintf(err, n, "dpdk: cannot create mbuf pools for %s: %s (raise mem=, now %u MiB)",
+			 p->name, rte_strerror(rte_errno), o->mem_mb);
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (!p->info.linearize)
+		conf.txmode.offloads = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	ret = rte_eth_dev_configure(p->id, 1, 1, &conf);
+	if (ret)
+		goto fail_errno;
+	p->configured = true;
+	uint16_t rxd = (uint16_t)o->rxd, txd = (uint16_t)o->txd;
+
+	rte_eth_dev_adjust_nb_rx_tx_desc(p->id, &rxd, &txd);
+	ret = rte_eth_rx_queue_setup(p->id, 0, rxd, rte_eth_dev_socket_id(p->id), NULL, p->rx_pool);
+	if (!ret)
+		ret = rte_eth_tx_queue_setup(p->id, 0, txd, rte_eth_dev_socket_id(p->id), NULL);
+	if (ret)
+		goto fail_errno;
+	rte_eth_macaddr_get(p->id, &p->mac);
+	p->loss = o->loss;
+	p->dup = o->dup;
+	p->reorder = o->reorder;
+	p->rng = o->seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
+	*out = p;
+	return 0;
+fail_errno:
+	snprintf(err, n, "dpdk: cannot set up port %s: %s", p->name, rte_strerror(-ret));
+fail:
+	kmig_dpdk_port_close(p);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
+{
+	int ret;
+
+	if (p->started && !p->memif_client)
+		return 0;
+	if (p->started) {
+		/*
+		 * A memif client connects when it starts, and its server turns it
+		 * away ("ID not found") until the server's own port started; it does
+		 * not try again by itself.  So: up, or a fresh start after a while.
+		 */
+		if (kmig_dpdk_port_link_up(p))
+			return 0;
+		if (mono_ms() - p->started_ms < 300)
+			return -EAGAIN;
+		rte_eth_dev_stop(p->id);
+		p->started = false;
+	}
+	/* each try of a memif client whose server is not up yet would log an error */
+	if (p->memif_client)
+		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_CRIT);
+	ret = rte_eth_dev_start(p->id);
+	if (p->memif_client)
+		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_WARNING);
+	if (!ret) {
+		p->started = true;
+		p->started_ms = mono_ms();
+	}
+	if (p->memif_client)
+		return ret || !kmig_dpdk_port_link_up(p) ? -EAGAIN : 0;
+	if (ret)
+		snprintf(err, n, "dpdk: cannot start port %s: %s", p->name, rte_strerror(-ret));
+	return ret;
+}
+
+const struct kmig_dpdk_port_info *kmig_dpdk_port_info(const struct kmig_dpdk_port *p)
+{
+	return &p->info;
+}
+
+const struct kmig_dpdk_port_stats *kmig_dpdk_port_stats(const struct kmig_dpdk_port *p)
+{
+	return &p->st;
+}
+
+void kmig_dpdk_port_mac(const struct kmig_dpdk_port *p, uint8_t mac[6])
+{
+	memcpy(mac, p->mac.addr_bytes, 6);
+}
+
+bool kmig_dpdk_port_link_up(struct kmig_dpdk_port *p)
+{
+	struct rte_eth_link link;
+
+	return !rte_eth_link_get_nowait(p->id, &link) && link.link_status == RTE_ETH_LINK_UP;
+}
+
+/* the PMD freed the last mbuf pointing into a region: only at close (we hold one reference) */
+static void ext_free(void *addr, void *opaque)
+{
+	(void)addr;
+	(void)opaque;
+}
+
+int kmig_dpdk_port_add_region(struct kmig_dpdk_port *p, void *base, size_t len, bool dma,
+			      char *err, size_t n)
+{
+	struct region *r;
+
+	if (p->nreg == MAX_REGIONS) {
+		snprintf(err, n, "dpdk: more than %d memory regions", MAX_REGIONS);
+		return -ENOSPC;
+	}
+	r = &p->reg[p->nreg];
+	*r = (struct region){ .base = base, .len = len };
+	r->shinfo.free_cb = ext_free;
+	rte_mbuf_ext_refcnt_set(&r->shinfo, 1);	/* ours, dropped at close */
+	if (dma && !p->memif_zc && !((uintptr_t)base % 4096) && !(len % 4096)) {
+		if (rte_extmem_register(base, len, NULL, 0, 4096)) {
+			kmig_log(KMIG_LOG_WARN, "dpdk", "rte_extmem_register of %zu bytes failed: "
+				 "%s; pages still go by reference", len, rte_strerror(rte_errno));
+		} else {
+			r->dma = true;
+			/* a no-op on virtual devices; a real NIC needs the mapping */
+			struct rte_eth_dev_info di;
+
+			if (!rte_eth_dev_info_get(p->id, &di) && di.device)
+				rte_dev_dma_map(di.device, base, (uint64_t)(uintptr_t)base, len);
+		}
+	}
+	p->nreg++;
+	return 0;
+}
+
+static struct region *find(struct kmig_dpdk_port *p, const uint8_t *at, uint32_t len)
+{
+	struct region *r = &p->reg[p->last_reg];
+
+	if (p->last_reg < p->nreg && at >= r->base && at + len <= r->base + r->len)
+		return r;
+	for (unsigned int i = 0; i < p->nreg; i++) {
+		r = &p->reg[i];
+		if (at >= r->base && at + len <= r->base + r->len) {
+			p->last_reg = i;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+void kmig_dpdk_port_add(struct kmig_dpdk_port *p, const struct kmig_dp_txdesc *d,
+			const uint8_t dst[6])
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(p->hdr_pool), *e;
+	struct rte_ether_hdr eth;
+	uint8_t *w;
+
+	if (!m) {
+		p->st.tx_dropped++;
+		return;
+	}
+	w = (uint8_t *)rte_pktmbuf_append(m, HDR_ROOM);
+	memcpy(eth.dst_addr.addr_bytes, dst, 6);
+	eth.src_addr = p->mac;
+	eth.ether_type = rte_cpu_to_be_16(KMIG_DP_ETHERTYPE);
+	memcpy(w, &eth, KMIG_DP_ETH_LEN);
+	memcpy(w + KMIG_DP_ETH_LEN, &d->hdr, sizeof(d->hdr));
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *at = d->seg[i];
+		uint32_t len = d->seg_len[i];
+		struct region *r;
+
+		if (!len)
+			continue;
+		r = p->info.linearize || len <= INLINE_MAX || m->nb_segs > 1 ? NULL :
+		    find(p, at, len);
+		if (!r) {
+			/* a copy: the PMD cannot take this piece by reference (or it is tiny) */
+			w = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+			if (!w)
+				goto drop;
+			memcpy(w, at, len);
+			p->st.inline_bytes += len;
+			continue;
+		}
+		e = rte_pktmbuf_alloc(p->ext_pool);
+		if (!e)
+			goto drop;
+		rte_mbuf_ext_refcnt_update(&r->shinfo, 1);
+		rte_pktmbuf_attach_extbuf(e, (void *)(uintptr_t)at, (rte_iova_t)(uintptr_t)at,
+					  (uint16_t)len, &r->shinfo);
+		e->data_len = (uint16_t)len;
+		e->pkt_len = len;
+		if (rte_pktmbuf_chain(m, e)) {
+			rte_pktmbuf_free(e);
+			goto drop;
+		}
+		p->st.ext_segs++;
+	}
+	p->txq[p->ntx++] = m;
+	if (p->ntx == p->burst)
+		kmig_dpdk_port_flush(p);
+	return;
+drop:
+	rte_pktmbuf_free(m);
+	p->st.tx_dropped++;
+}
+
+unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
+{
+	unsigned int sent = 0, idle = 0;
+
+	while (sent < p->ntx && idle < 8) {
+		uint16_t k = rte_eth_tx_burst(p->id, 0, p->txq + sent, (uint16_t)(p->ntx - sent));
+
+		sent += k;
+		idle = k ? 0 : idle + 1;
+	}
+	/* a full ring: the rest is lost; the protocol sends it again */
+	for (unsigned int i = sent; i < p->ntx; i++)
+		rte_pktmbuf_free(p->txq[i]);
+	p->st.tx_dropped += p->ntx - sent;
+	p->ntx = 0;
+	return sent;
+}
+
+static uint32_t rnd(struct kmig_dpdk_port *p)
+{
+	p->rng ^= p->rng << 13;
+	p->rng ^= p->rng >> 7;
+	p->rng ^= p->rng << 17;
+	return (uint32_t)(p->rng % 1000000);
+}
+
+static bool ours(struct rte_mbuf *m)
+{
+	const uint8_t *b = rte_pktmbuf_mtod(m, const uint8_t *);
+
+	return m->data_len >= KMIG_DP_ETH_LEN && b[12] == (KMIG_DP_ETHERTYPE >> 8) &&
+	       b[13] == (KMIG_DP_ETHERTYPE & 0xff);
+}
+
+unsigned int kmig_dpdk_port_rx(struct kmig_dpdk_port *p, struct rte_mbuf **pkts, unsigned int n)
+{
+	struct rte_mbuf *in[MAX_BURST];
+	unsigned int k, out = 0;
+
+	if (!p->started)
+		return 0;
+	k = rte_eth_rx_burst(p->id, 0, p->loss | p->dup | p->reorder ? in : pkts, (uint16_t)n);
+	p->st.rx_frames += k;
+	if (!(p->loss | p->dup | p->reorder))
+		return k;
+	for (unsigned int i = 0; i < k; i++) {
+		struct rte_mbuf *m = in[i];
+		uint32_t r = rnd(p);
+
+		/* a frame held back goes after a few others: reordering */
+		for (unsigned int j = 0; j < p->nheld;)
+			if (!--p->held_for[j]) {
+				pkts[out++] = p->held[j];
+				p->held[j] = p->held[--p->nheld];
+				p->held_for[j] = p->held_for[p->nheld];
+			} else {
+				j++;
+			}
+		if (!ours(m)) {
+			pkts[out++] = m;
+		} else if (r < p->loss) {
+			rte_pktmbuf_free(m);
+			p->st.inj_lost++;
+		} else if (r < p->loss + p->dup) {
+			rte_mbuf_refcnt_update(m, 1);	/* the same frame, twice */
+			pkts[out++] = m;
+			pkts[out++] = m;
+			p->st.inj_dup++;
+		} else if (r < p->loss + p->dup + p->reorder && p->nheld < INJ_HOLD) {
+			p->held[p->nheld] = m;
+			p->held_for[p->nheld++] = 1 + rnd(p) % 7;
+			p->st.inj_reordered++;
+		} else {
+			pkts[out++] = m;
+		}
+	}
+	/* nothing came: whatever is held goes now (no frame waits forever) */
+	if (!k)
+		while (p->nheld)
+			pkts[out++] = p->held[--p->nheld];
+	return out;
+}
+
+uint8_t *kmig_dpdk_port_frame(struct kmig_dpdk_port *p, struct rte_mbuf **m, uint32_t *len)
+{
+	if ((*m)->nb_segs > 1) {
+		/* rare (a frame over several memif buffers): copy it into one mbuf */
+		struct rte_mbuf *c = rte_pktmbuf_copy(*m, p->rx_pool, 0, UINT32_MAX);
+
+		rte_pktmbuf_free(*m);
+		*m = c;
+		if (!c || c->nb_segs > 1)
+			return NULL;
+		p->st.rx_linearized++;
+	}
+	*len = (*m)->data_len;
+	return rte_pktmbuf_mtod(*m, uint8_t *);
+}
+
+void kmig_dpdk_port_free(void *ctx, void *mbuf)
+{
+	(void)ctx;
+	rte_pktmbuf_free(mbuf);
+}
+
+void kmig_dpdk_port_close(struct kmig_dpdk_port *p)
+{
+	if (!p)
+		return;
+	for (unsigned int i = 0; i < p->ntx; i++)
+		rte_pktmbuf_free(p->txq[i]);
+	while (p->nheld)
+		rte_pktmbuf_free(p->held[--p->nheld]);
+	if (p->started)
+		rte_eth_dev_stop(p->id);
+	if (p->probed) {
+		struct rte_eth_dev_info di;
+		bool have = !rte_eth_dev_get_port_by_name(p->name, &p->id) &&
+			    !rte_eth_dev_info_get(p->id, &di);
+
+		rte_eth_dev_close(p->id);	/* frees every mbuf its rings held */
+		if (have && di.device)
+			rte_dev_remove(di.device);
+		else
+			rte_eal_hotplug_remove("vdev", p->name);
+	}
+	for (unsigned int i = 0; i < p->nreg; i++) {
+		struct region *r = &p->reg[i];
+		uint16_t left = rte_mbuf_ext_refcnt_read(&r->shinfo);
+
+		/* our own reference is the only one left once the PMD let go */
+		if (left > 1)
+			p->st.pages_held += left - 1u;
+		if (r->dma)
+			rte_extmem_unregister(r->base, r->len);
+	}
+	if (p->st.pages_held)
+		kmig_log(KMIG_LOG_WARN, "dpdk", "port %s: the PMD still held %llu references into "
+			 "kmig's memory after closing", p->name, (unsigned long long)p->st.pages_held);
+	rte_mempool_free(p->rx_pool);
+	rte_mempool_free(p->hdr_pool);
+	rte_mempool_free(p->ext_pool);
+	free(p);
+}

@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xport_dpdk.c: the dpdk: channel back end (xport.h).  One channel is one
+ * connection of the reliable stream (dp_proto.h) over one DPDK port
+ * (dpdk_port.h), so the engine sends and reads the same records as over
+ * TCP and cannot tell the difference.  Pages in registered RAM blocks go
+ * by reference (the channel's only copy is the receiver's, into the
+ * destination block); everything else is copied into the staging ring.
+ *
+ * Threads: whoever calls in (the sender, the reader, close) drives the
+ * connection under the channel's lock: receives a burst, runs the timers,
+ * sends what may go.  Waits poll, then yield, then sleep up to a
+ * millisecond, with the lock released.  A housekeeping thread drives it
+ * when nobody else did for a millisecond, so acknowledgements, keepalives
+ * and retransmissions go on while the engine computes or waits on its
+ * workload.  Multifd is not offered (one connection per port; see
+ * docs/dpdk.md).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <rte_mbuf.h>
+
+#include "dpdk_eal.h"
+#include "dpdk_port.h"
+#include "log.h"
+#include "xport.h"
+
+#define MAX_BURST      512
+#define STAGING        (4u << 20)
+#define PIECES         4096u
+#define TX_SLOTS       8192u
+#define QUEUE_MAX      (2u << 20)	/* bytes taken but not yet framed */
+#define LINGER_US      2000000		/* close waits this long for the last bytes to arrive */
+#define HK_EVERY_NS    1000000
+#define MAX_REGIONS    64
+
+struct dchan {
+	pthread_mutex_t lk;
+	struct kmig_dpdk_opts o;
+	struct kmig_dpdk_port *port;
+	struct kmig_dp_conn dp;
+	bool dp_live;
+	uint8_t peer[6];
+	_Atomic bool aborted, rd_aborted, hk_stop, reset_done;
+	_Atomic uint64_t busy_us;
+	pthread_t hk;
+	bool hk_live;
+	bool link_was_up, logged;
+	uint64_t link_check_us, queued;
+	struct { const uint8_t *base; size_t len; } mem[MAX_REGIONS];
+	unsigned int nmem;
+	struct rte_mbuf *rx[2 * MAX_BURST + 8];
+};
+
+struct dlisten {
+	pthread_mutex_t lk;
+	struct kmig_dpdk_opts o;
+	struct kmig_dpdk_port *port;	/* NULL once a channel took it */
+	_Atomic bool aborted;
+	struct rte_mbuf *rx[2 * MAX_BURST + 8];
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint32_t random_id(void)
+{
+	uint32_t id = 0;
+
+	while (!id)
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			id = (uint32_t)now_us() ^ 0x5bd1e995u;
+	return id;
+}
+
+/* ---- driving a connection (lk held) ---- */
+
+static void log_failure(struct dchan *ch)
+{
+	if (ch->logged || ch->dp.state != KMIG_DP_CLOSED || ch->aborted)
+		return;
+	ch->logged = true;
+	kmig_log(KMIG_LOG_WARN, "dpdk", "channel on %s failed: %s", ch->o.dev_name, ch->dp.err);
+}
+
+/* one round: a burst in, timers, what may go out; returns how much happened */
+static unsigned int progress(struct dchan *ch)
+{
+	uint64_t now = now_us();
+	unsigned int k = kmig_dpdk_port_rx(ch->port, ch->rx, ch->o.burst), t = 0;
+	struct kmig_dp_txdesc d;
+
+	for (unsigned int i = 0; i < k; i++) {
+		struct rte_mbuf *m = ch->rx[i];
+		struct kmig_dp_hdr h;
+		enum kmig_dp_drop why;
+		uint32_t len = 0;
+		uint8_t *f = kmig_dpdk_port_frame(ch->port, &m, &len);
+		const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why) : NULL;
+		int r = 0;
+
+		if (!f)
+			ch->dp.st.drops[KMIG_DP_DROP_MALFORMED]++;
+		else if (!pl)
+			ch->dp.st.drops[why]++;
+		else
+			r = kmig_dp_on_frame(&ch->dp, &h, pl, m, now);
+		if (r == 2)
+			memcpy(ch->peer, f + 6, 6);	/* the SYNACK's sender: our peer */
+		if (r != 1 && m)
+			rte_pktmbuf_free(m);
+	}
+	ch->dp.rx_drained = k < ch->o.burst;
+	kmig_dp_tick(&ch->dp, now);
+	if (now - ch->link_check_us > 50000) {
+		/* a memif peer that died takes the link down: fail now, not at the timeout */
+		bool up = kmig_dpdk_port_link_up(ch->port);
+
+		ch->link_check_us = now;
+		if (up != ch->link_was_up)
+			kmig_log(KMIG_LOG_DEBUG, "dpdk", "link of %s is %s", ch->o.dev_name,
+				 up ? "up" : "down");
+		if (ch->link_was_up && !up && ch->dp.state == KMIG_DP_OPEN)
+			kmig_dp_fail(&ch->dp, -ECONNRESET, "the link to the peer went down (its "
+				     "port closed: the peer stopped or was killed)");
+		ch->link_was_up = up;
+	}
+	while (t < ch->o.burst && kmig_dp_next_tx(&ch->dp, now, &d)) {
+		kmig_dp_seal(&d);
+		kmig_dpdk_port_add(ch->port, &d, ch->peer);
+		t++;
+	}
+	kmig_dpdk_port_flush(ch->port);
+	log_failure(ch);
+	ch->busy_us = now;
+	return k + t;
+}
+
+/* one step of a wait with @lk held: poll, then yield, then sleep (lock released) */
+static void wait_step(pthread_mutex_t *lk, unsigned int *spins)
+{
+	unsigned int s = (*spins)++;
+
+	if (s < 32)
+		return;
+	pthread_mutex_unlock(lk);
+	if (s < 64) {
+		sched_yield();
+	} else {
+		unsigned int shift = (s - 64) / 16;
+		struct timespec ts = { 0, 20000l << (shift > 5 ? 5 : shift) };
+
+		nanosleep(&ts, NULL);
+	}
+	pthread_mutex_lock(lk);
+}
+
+static void *housekeeping(void *arg)
+{
+	struct dchan *ch = arg;
+	struct timespec ts = { 0, HK_EVERY_NS };
+
+	kmig_dpdk_thread_enter();
+	while (!ch->hk_stop) {
+		nanosleep(&ts, NULL);
+		if (ch->aborted && !ch->reset_done) {
+			pthread_mutex_lock(&ch->lk);
+			kmig_dp_reset(&ch->dp, -ECONNABORTED, "the channel was closed (migration "
+				      "cancelled, failed or over)");
+			ch->reset_done = true;
+			progress(ch);
+			pthread_mutex_unlock(&ch->lk);
+			continue;
+		}
+		if (now_us() - ch->busy_us < HK_EVERY_NS / 1000)
+			continue;	/* a caller drives it */
+		pthread_mutex_lock(&ch->lk);
+		progress(ch);
+		pthread_mutex_unlock(&ch->lk);
+	}
+	return NULL;
+}
+
+/* -errno for a connection that cannot carry on, or 0 */
+static int broken(struct dchan *ch)
+{
+	if (ch->aborted)
+		return -ECONNABORTED;
+	if (ch->dp.state == KMIG_DP_CLOSED)
+		return ch->dp.err_no ? ch->dp.err_no : -EPIPE;
+	return 0;
+}
+
+/* ---- setting up ---- */
+
+static void dchan_free(struct dchan *ch)
+{
+	if (!ch)
+		return;
+	if (ch->hk_live) {
+		ch->hk_stop = true;
+		pthread_join(ch->hk, NULL);
+	}
+	if (ch->dp_live)
+		kmig_dp_fini(&ch->dp);
+	if (ch->port) {
+		kmig_dpdk_port_close(ch->port);
+		kmig_dpdk_eal_release();
+	}
+	pthread_mutex_destroy(&ch->lk);
+	free(ch);
+}
+
+/* a channel around @port (which it now owns); 0 or -errno with @err */
+static int dchan_new(struct dchan **out, const struct kmig_dpdk_opts *o,
+		     struct kmig_dpdk_port *port, char *err, size_t n)
+{
+	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(port);
+	struct dchan *ch = calloc(1, sizeof(*ch));
+	struct kmig_dp_cfg cfg = {
+		.max_payload = pi->max_payload, .rx_window = o->window, .tx_slots = TX_SLOTS,
+		.staging = STAGING, .pieces = PIECES, .timeout_us = o->timeout_ms * 1000ull,
+		.syn_timeout_us = o->connect_ms * 1000ull, .release = kmig_dpdk_port_free,
+	};
+	int ret;
+
+	*out = NULL;
+	if (!ch) {
+		kmig_dpdk_port_close(port);
+		kmig_dpdk_eal_release();
+		snprintf(err, n, "dpdk: out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&ch->lk, NULL);
+	ch->o = *o;
+	ch->port = port;
+	memcpy(ch->peer, o->peer, 6);
+	ret = kmig_dp_init(&ch->dp, &cfg, random_id());
+	if (ret) {
+		snprintf(err, n, "dpdk: cannot set up the connection: %s", strerror(-ret));
+		dchan_free(ch);
+		return ret;
+	}
+	ch->dp_live = true;
+	/* staging bytes go by reference too, except where the port linearizes */
+	ret = kmig_dpdk_port_add_region(port, ch->dp.stg, STAGING, false, err, n);
+	if (ret) {
+		dchan_free(ch);
+		return ret;
+	}
+	*out = ch;
+	return 0;
+}
+
+static int start_hk(struct dchan *ch, char *err, size_t n)
+{
+	int ret = -pthread_create(&ch->hk, NULL, housekeeping, ch);
+
+	if (ret) {
+		snprintf(err, n, "dpdk: cannot start the channel's thread: %s", strerror(-ret));
+		return ret;
+	}
+	ch->hk_live = true;
+	return 0;
+}
+
+static void opened(struct kmig_chan *c, struct dchan *ch, const char *role)
+{
+	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(ch->port);
+
+	c->ops = &kmig_chan_dpdk_ops;
+	c->caps = kmig_chan_dpdk_ops.caps;
+	c->priv = ch;
+	kmig_log(KMIG_LOG_INFO, "dpdk", "%s channel open on %s (%s): peer %02x:%02x:%02x:%02x:%02x:"
+		 "%02x, %u payload bytes per frame, peer window %llu frames, %s", role,
+		 ch->o.dev_name, pi->driver, ch->peer[0], ch->peer[1], ch->peer[2], ch->peer[3],
+		 ch->peer[4], ch->peer[5], ch->dp.max_payload,
+		 (unsigned long long)(ch->dp.peer_edge - 1),
+		 pi->linearize ? "frames copied into one mbuf" : "pages sent by reference");
+}
+
+/* parses the URI and starts EAL; the calling thread is registered */
+static int prepare(const struct kmig_uri *u, struct kmig_dpdk_opts *o, char *err, size_t n)
+{
+	int ret = kmig_dpdk_opts_parse(u->path, o, err, n);
+
+	if (!ret)
+		ret = kmig_dpdk_eal_start(o, err, n);
+	if (!ret)
+		kmig_dpdk_thread_enter();
+	return ret;
+}
+
+static int open_port(const struct kmig_dpdk_opts *o, struct kmig_dpdk_port **p, char *err,
+		     size_t n)
+{
+	int ret;
+
+	kmig_dpdk_eal_hold();
+	ret = kmig_dpdk_port_open(p, o, err, n);
+	if (ret)
+		kmig_dpdk_eal_release();
+	return ret;
+}
+
+static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _Atomic bool *cancel,
+			char *err, size_t n)
+{
+	struct kmig_dpdk_opts o;
+	struct kmig_dpdk_port *port;
+	struct dchan *ch;
+	uint64_t deadline;
+	unsigned int spins = 0;
+	int ret = prepare(u, &o, err, n);
+
+	if (!ret)
+		ret = open_port(&o, &port, err, n);
+	if (ret)
+		return ret;
+	ret = dchan_new(&ch, &o, port, err, n);
+	if (ret)
+		return ret;
+	deadline = now_us() + o.connect_ms * 1000ull;
+	/* a memif client connects when it starts: wait for its server */
+	while ((ret = kmig_dpdk_port_start(port, err, n)) == -EAGAIN) {
+		struct timespec ts = { 0, 20000000 };
+
+		if ((cancel && *cancel) || now_us() > deadline)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (ret == -EAGAIN)
+		snprintf(err, n, "dpdk: the memif server of %s did not appear within %u ms",
+			 o.dev_name, o.connect_ms);
+	pthread_mutex_lock(&ch->lk);
+	if (!ret)
+		kmig_dp_connect(&ch->dp, now_us());
+	while (!ret && ch->dp.state == KMIG_DP_SYN_SENT) {
+		if (cancel && *cancel) {
+			ret = -ECANCELED;
+			break;
+		}
+		if (!progress(ch))
+			wait_step(&ch->lk, &spins);
+	}
+	if (!ret && ch->dp.state != KMIG_DP_OPEN) {
+		ret = ch->dp.err_no ? ch->dp.err_no : -ECONNREFUSED;
+		snprintf(err, n, "Failed to connect to '%s': %s", o.dev_name, ch->dp.err);
+	}
+	ch->logged = true;	/* the caller reports a failed connect */
+	pthread_mutex_unlock(&ch->lk);
+	if (!ret)
+		ret = start_hk(ch, err, n);
+	if (ret) {
+		dchan_free(ch);
+		return ret;
+	}
+	ch->logged = false;
+	opened(c, ch, "source");
+	return 0;
+}
+
+static int dpdk_listen(struct kmig_listener *l, const struct kmig_uri *u, char *err, size_t n)
+{
+	struct dlisten *dl = calloc(1, sizeof(*dl));
+	int ret;
+
+	if (!dl) {
+		snprintf(err, n, "dpdk: out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&dl->lk, NULL);
+	ret = prepare(u, &dl->o, err, n);
+	if (!ret)
+		ret = open_port(&dl->o, &dl->port, err, n);
+	if (!ret) {
+		ret = kmig_dpdk_port_start(dl->port, err, n);
+		ret = ret == -EAGAIN ? 0 : ret;	/* a memif client: accept starts it */
+	}
+	if (ret) {
+		if (dl->port) {
+			kmig_dpdk_port_close(dl->port);
+			kmig_dpdk_eal_release();
+		}
+		pthread_mutex_destroy(&dl->lk);
+		free(dl);
+		return ret;
+	}
+	snprintf(l->host, sizeof(l->host), "%s", dl->o.dev_name);
+	l->priv = dl;
+	return 0;
+}
+
+/* a SYN among the frames the listener's port got: the channel it opens */
+static int try_syn(struct dlisten *dl, struct rte_mbuf *m, struct dchan **out, char *err,
+		   size_t n)
+{
+	struct kmig_dp_hdr h;
+	enum kmig_dp_drop why;
+	uint32_t len = 0;
+	uint8_t *f = kmig_dpdk_port_frame(dl->port, &m, &len);
+	const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why) : NULL;
+	struct kmig_dp_syn syn;
+	struct dchan *ch;
+	int ret = 0;
+
+	if (pl && h.type == KMIG_DP_SYN && !h.conn && !kmig_dp_parse_syn(&h, pl, &syn)) {
+		ret = dchan_new(&ch, &dl->o, dl->port, err, n);
+		dl->port = NULL;	/* the channel owns it now, even when that failed */
+		if (!ret) {
+			memcpy(ch->peer, f + 6, 6);
+			ret = kmig_dp_accept(&ch->dp, &h, pl, now_us());
+			if (ret) {
+				snprintf(err, n, "dpdk: bad SYN");
+				dchan_free(ch);
+			} else {
+				*out = ch;
+			}
+		}
+		ret = ret ? ret : 1;
+	}
+	if (m)
+		rte_pktmbuf_free(m);
+	return ret;
+}
+
+static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout_ms, char *err,
+		       size_t n)
+{
+	struct dlisten *dl = l->priv;
+	struct dchan *ch = NULL;
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : now_us() + (uint64_t)timeout_ms * 1000;
+	unsigned int spins = 0;
+	int ret = 0;
+
+	kmig_dpdk_thread_enter();
+	pthread_mutex_lock(&dl->lk);
+	while (!ch && !ret) {
+		unsigned int k = 0;
+
+		if (!dl->port) {
+			snprintf(err, n, "dpdk: this listener already handed its port to a channel");
+			ret = -EBUSY;
+			break;
+		}
+		if (dl->aborted) {
+			snprintf(err, n, "the incoming migration was cancelled");
+			ret = -ECANCELED;
+			break;
+		}
+		if (now_us() > end) {
+			snprintf(err, n, "no connection within %d ms", timeout_ms);
+			ret = -ETIMEDOUT;
+			break;
+		}
+		ret = kmig_dpdk_port_start(dl->port, err, n);
+		if (ret == -EAGAIN) {
+			ret = 0;
+			spins = spins < 64 ? 64 : spins;	/* a memif client waits for its server */
+		} else if (!ret) {
+			k = kmig_dpdk_port_rx(dl->port, dl->rx, dl->o.burst);
+		}
+		for (unsigned int i = 0; i < k; i++) {
+			int r = ch || ret < 0 ? 0 : try_syn(dl, dl->rx[i], &ch, err, n);
+
+			if (r < 0)
+				ret = r;
+			if (r == 0 && (ch || ret < 0))
+				rte_pktmbuf_free(dl->rx[i]);
+		}
+		if (!k && !ch && !ret)
+			wait_step(&dl->lk, &spins);
+	}
+	pthread_mutex_unlock(&dl->lk);
+	if (!ret)
+		ret = start_hk(ch, err, n);
+	if (ret) {
+		dchan_free(ch);
+		return ret;
+	}
+	/* the SYNACK goes at once */
+	pthread_mutex_lock(&ch->lk);
+	progress(ch);
+	pthread_mutex_unlock(&ch->lk);
+	opened(c, ch, "destination");
+	return 0;
+}
+
+static void dpdk_listen_abort(struct kmig_listener *l)
+{
+	struct dlisten *dl = l->priv;
+
+	if (dl)
+		dl->aborted = true;
+}
+
+static void dpdk_listen_close(struct kmig_listener *l)
+{
+	struct dlisten *dl = l->priv;
+
+	if (!dl)
+		return;
+	if (dl->port) {
+		kmig_dpdk_thread_enter();
+		kmig_dpdk_port_close(dl->port);
+		kmig_dpdk_eal_release();
+	}
+	pthread_mutex_destroy(&dl->lk);
+	free(dl);
+	l->priv = NULL;
+}
+
+/* ---- the stream ---- */
+
+/* whether @p..@p+len lies in memory registered for this channel */
+static bool registered(const struct dchan *ch, const void *p, uint32_t len)
+{
+	const uint8_t *a = p;
+
+	for (unsigned int i = 0; i < ch->nmem; i++)
+		if (a >= ch->mem[i].base && a + len <= ch->mem[i].base + ch->mem[i].len)
+			return true;
+	return false;
+}
+
+/* queues @len bytes of @p as copies, waiting for staging room as needed; 0 or -errno */
+static int put_copy(struct dchan *ch, const uint8_t *p, uint32_t len, unsigned int *spins)
+{
+	while (len) {
+		uint32_t k = kmig_dp_put_copy(&ch->dp, p, len);
+		int ret = broken(ch);
+
+		if (ret)
+			return ret;
+		p += k;
+		len -= k;
+		ch->queued += k;
+		if (len && !progress(ch))
+			wait_step(&ch->lk, spins);
+	}
+	return 0;
+}
+
+static long dpdk_send(struct kmig_chan *c, const struct kmig_tx *tx, unsigned int n)
+{
+	struct dchan *ch = c->priv;
+	unsigned int taken = 0, spins = 0;
+	int ret = 0;
+
+	kmig_dpdk_thread_enter();
+	pthread_mutex_lock(&ch->lk);
+	while (taken < n) {
+		const struct kmig_tx *t = &tx[taken];
+		bool ref = t->len && registered(ch, t->payload, t->len);
+
+		/* take a record only when the queue has room: the engine's pacing */
+		while (!(ret = broken(ch)) && (kmig_dp_piece_room(&ch->dp) < 3 ||
+					       ch->queued - ch->dp.snd_off >= QUEUE_MAX))
+			if (!progress(ch))
+				wait_step(&ch->lk, &spins);
+		if (!ret && t->hdr)
+			ret = put_copy(ch, (const uint8_t *)t->hdr, sizeof(*t->hdr), &spins);
+		if (!ret && ref) {
+			ret = kmig_dp_put_ref(&ch->dp, t->payload, t->len);
+			ch->queued += t->len;
+		} else if (!ret && t->len) {
+			ret = put_copy(ch, t->payload, t->len, &spins);
+		}
+		if (ret)
+			break;
+		c->bytes_out += (t->hdr ? sizeof(*t->hdr) : 0) + t->len;
+		taken++;
+	}
+	/* out with it, as far as the windows allow */
+	while (!broken(ch) && progress(ch) >= ch->o.burst)
+		;
+	pthread_mutex_unlock(&ch->lk);
+	return taken ? (long)taken : ret;
+}
+
+static int dpdk_read(struct kmig_chan *c, void *buf, size_t n)
+{
+	struct dchan *ch = c->priv;
+	unsigned int spins = 0;
+	size_t got = 0;
+	int ret = 0;
+
+	kmig_dpdk_thread_enter();
+	pthread_mutex_lock(&ch->lk);
+	for (;;) {
+		size_t k = kmig_dp_read(&ch->dp, (uint8_t *)buf + got, n - got);
+
+		got += k;
+		if (got == n)
+			break;
+		if (k)
+			spins = 0;
+		if (kmig_dp_eof(&ch->dp)) {
+			ret = -ECONNRESET;
+			break;
+		}
+		if (ch->rd_aborted || (ret = broken(ch))) {
+			ret = ret ? ret : -ECONNABORTED;
+			break;
+		}
+		if (!progress(ch))
+			wait_step(&ch->lk, &spins);
+	}
+	c->bytes_in += got;
+	pthread_mutex_unlock(&ch->lk);
+	return ret;
+}
+
+static void dpdk_end_write(struct kmig_chan *c)
+{
+	struct dchan *ch = c->priv;
+
+	if (!ch)
+		return;
+	kmig_dpdk_thread_enter();
+	pthread_mutex_lock(&ch->lk);
+	kmig_dp_end(&ch->dp);
+	progress(ch);
+	pthread_mutex_unlock(&ch->lk);
+}
+
+static void dpdk_abort_read(struct kmig_chan *c)
+{
+	struct dchan *ch = c->priv;
+
+	if (ch)
+		ch->rd_aborted = true;
+}
+
+static void dpdk_abort(struct kmig_chan *c)
+{
+	struct dchan *ch = c->priv;
+
+	if (ch)
+		ch->aborted = true;	/* the housekeeping thread sends the RST */
+}
+
+static int dpdk_register_mem(struct kmig_chan *c, void *base, size_t len, char *err, size_t n)
+{
+	struct dchan *ch = c->priv;
+	int ret;
+
+	if (ch->nmem == MAX_REGIONS) {
+		snprintf(err, n, "dpdk: more than %d memory regions", MAX_REGIONS);
+		return -ENOSPC;
+	}
+	kmig_dpdk_thread_enter();
+	pthread_mutex_lock(&ch->lk);
+	ret = kmig_dpdk_port_add_region(ch->port, base, len, true, err, n);
+	if (!ret) {
+		ch->mem[ch->nmem].base = base;
+		ch->mem[ch->nmem].len = len;
+		ch->nmem++;
+	}
+	pthread_mutex_unlock(&ch->lk);
+	return ret;
+}
+
+static void log_stats(struct dchan *ch)
+{
+	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(ch->port);
+	const struct kmig_dpdk_port_stats *ps = kmig_dpdk_port_stats(ch->port);
+	const struct kmig_dp_stats *s = &ch->dp.st;
+	uint64_t dropped = 0;
+	char tx[16], rx[16];
+
+	for (int i = 0; i < KMIG_DP_DROP_MAX; i++)
+		dropped += s->drops[i];
+	snprintf(tx, sizeof(tx), pi->pmd_tx_copies == ~0u ? "?" : "%u", pi->pmd_tx_copies);
+	snprintf(rx, sizeof(rx), pi->pmd_rx_copies == ~0u ? "?" : "%u", pi->pmd_rx_copies);
+	kmig_log(KMIG_LOG_INFO, "dpdk", "channel on %s (%s) closed: out %llu frames (%llu sent "
+		 "again: %llu timeouts, %llu on selective acks), %llu bytes, %llu of them by "
+		 "reference; in %llu frames, %llu bytes; dropped %llu (foreign %llu, malformed %llu, "
+		 "checksum %llu, connection %llu, duplicate %llu, window %llu, bad-ack %llu); "
+		 "copies per page: kmig-tx %.2f, pmd-tx %s, pmd-rx %s, kmig-rx 1; injected: lost "
+		 "%llu, duplicated %llu, reordered %llu", ch->o.dev_name, pi->driver,
+		 (unsigned long long)s->frames_out, (unsigned long long)s->rtx,
+		 (unsigned long long)s->timeouts, (unsigned long long)s->fast_rtx,
+		 (unsigned long long)s->bytes_out, (unsigned long long)s->zc_bytes,
+		 (unsigned long long)s->frames_in, (unsigned long long)s->bytes_in,
+		 (unsigned long long)dropped, (unsigned long long)s->drops[KMIG_DP_DROP_FOREIGN],
+		 (unsigned long long)s->drops[KMIG_DP_DROP_MALFORMED],
+		 (unsigned long long)s->drops[KMIG_DP_DROP_CSUM],
+		 (unsigned long long)s->drops[KMIG_DP_DROP_CONN],
+		 (unsigned long long)s->drops[KMIG_DP_DROP_DUP],
+		 (unsigned long long)s->drops[KMIG_DP_DROP_WINDOW],
+		 (unsigned long long)s->drops[KMIG_DP_DROP_ACK],
+		 s->zc_bytes ? (pi->linearize ? 1.0 : 0.0) : 0.0, tx, rx,
+		 (unsigned long long)ps->inj_lost, (unsigned long long)ps->inj_dup,
+		 (unsigned long long)ps->inj_reordered);
+}
+
+static int dpdk_close(struct kmig_chan *c)
+{
+	struct dchan *ch = c->priv;
+	unsigned int spins = 0;
+
+	if (!ch)
+		return 0;
+	kmig_dpdk_thread_enter();
+	pthread_mutex_lock(&ch->lk);
+	/* what was sent last (an error text, RESUMED) must still arrive */
+	if (!ch->aborted && ch->dp.state == KMIG_DP_OPEN) {
+		uint64_t end = now_us() + LINGER_US;
+
+		while (!kmig_dp_tx_done(&ch->dp) && ch->dp.state == KMIG_DP_OPEN && now_us() < end)
+			if (!progress(ch))
+				wait_step(&ch->lk, &spins);
+	}
+	ch->aborted = true;
+	ch->reset_done = true;
+	kmig_dp_reset(&ch->dp, -ECONNABORTED, "the channel was closed");
+	progress(ch);
+	pthread_mutex_unlock(&ch->lk);
+	log_stats(ch);
+	dchan_free(ch);
+	c->priv = NULL;
+	return 0;
+}
+
+const struct kmig_chan_ops kmig_chan_dpdk_ops = {
+	.scheme = "dpdk",
+	.caps = KMIG_CHAN_F_RETURN_PATH,
+	.connect = dpdk_connect,
+	.listen = dpdk_listen,
+	.accept = dpdk_accept,
+	.listen_abort = dpdk_listen_abort,
+	.listen_close = dpdk_listen_close,
+	.send = dpdk_send,
+	.read = dpdk_read,
+	.end_write = dpdk_end_write,
+	.abort_read = dpdk_abort_read,
+	.abort = dpdk_abort,
+	.register_mem = dpdk_register_mem,
+	.close = dpdk_close,
+};
