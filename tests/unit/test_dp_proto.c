@@ -136,7 +136,7 @@ static unsigned int pump_in(struct wire *w, struct end *e)
 	for (unsigned int i = 0; i < n; i++) {
 		struct kmig_dp_hdr h;
 		enum kmig_dp_drop why;
-		const uint8_t *pl = kmig_dp_check(w->q[i].b, w->q[i].len, &h, &why);
+		const uint8_t *pl = kmig_dp_check(w->q[i].b, w->q[i].len, &h, &why, e->c.cfg.hdr_sum);
 		int kept = 0;
 
 		if (pl)
@@ -176,7 +176,7 @@ static void open_pair(struct pair *p, uint32_t pa, uint32_t pb)
 	kmig_dp_connect(&p->a.c, now);
 	assert_int_equal(pump_out(&p->a, 4), 1);	/* the SYN */
 	assert_int_equal(p->ab.n, 1);
-	pl = kmig_dp_check(p->ab.q[0].b, p->ab.q[0].len, &h, &why);
+	pl = kmig_dp_check(p->ab.q[0].b, p->ab.q[0].len, &h, &why, false);
 	assert_non_null(pl);
 	assert_int_equal(h.type, KMIG_DP_SYN);
 	assert_int_equal(kmig_dp_accept(&p->b.c, &h, pl, now), 0);
@@ -423,11 +423,11 @@ static void test_hostile(void **state)
 	f.b[12] = 0x86;
 	f.b[13] = 0xdd;
 	push(&p.ab, f);
-	/* bad magic, bad version, unknown type, reserved bits, FIN with data */
+	/* bad magic, bad version, unknown type, a split beyond the payload, FIN with data */
 	h = base; h.magic ^= 1; h.seq = p.b.c.rcv_nxt; push(&p.ab, forge(h, junk, 100));
 	h = base; h.version = 9; h.seq = p.b.c.rcv_nxt; push(&p.ab, forge(h, junk, 100));
 	h = base; h.type = 77; h.seq = p.b.c.rcv_nxt; push(&p.ab, forge(h, junk, 100));
-	h = base; h.reserved = 1; h.seq = p.b.c.rcv_nxt; push(&p.ab, forge(h, junk, 100));
+	h = base; h.seq = p.b.c.rcv_nxt; f = forge(h, junk, 100); f.b[KMIG_DP_ETH_LEN + offsetof(struct kmig_dp_hdr, split)] = 101; push(&p.ab, f);
 	h = base; h.flags = KMIG_DP_F_FIN; h.seq = p.b.c.rcv_nxt; push(&p.ab, forge(h, junk, 100));
 	/* a length longer than the frame, a payload over the negotiated size */
 	h = base; h.seq = p.b.c.rcv_nxt;

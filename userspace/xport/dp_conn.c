@@ -51,7 +51,8 @@ void kmig_dp_connect(struct kmig_dp_conn *c, uint64_t now_us)
 {
 	c->state = KMIG_DP_SYN_SENT;
 	c->opened_us = c->last_rx_us = now_us;
-	c->syn_sent_us = now_us - DP_SYN_EVERY_US;	/* the first SYN goes at once */
+	c->syn_every_us = 1000;		/* 1, 2, 4 ... 50 ms: a link still coming up eats the first */
+	c->syn_sent_us = now_us - c->syn_every_us;
 }
 
 int kmig_dp_parse_syn(const struct kmig_dp_hdr *h, const uint8_t *payload,
@@ -60,7 +61,7 @@ int kmig_dp_parse_syn(const struct kmig_dp_hdr *h, const uint8_t *payload,
 	if (h->len != sizeof(*out) || h->seq || h->off || h->flags)
 		return -EPROTO;
 	memcpy(out, payload, sizeof(*out));
-	if (!out->conn || out->reserved || out->max_payload < KMIG_DP_MIN_PAYLOAD ||
+	if (!out->conn || (out->flags & ~KMIG_DP_SYN_F_HDRSUM) || out->max_payload < KMIG_DP_MIN_PAYLOAD ||
 	    !out->window || out->window > (1u << 20))
 		return -EPROTO;
 	return 0;
@@ -73,6 +74,7 @@ static void open_with(struct kmig_dp_conn *c, const struct kmig_dp_syn *syn, uin
 	if (syn->max_payload < c->max_payload)
 		c->max_payload = syn->max_payload;
 	c->peer_edge = 1 + syn->window;
+	c->tx_hdr_sum = c->cfg.hdr_sum && (syn->flags & KMIG_DP_SYN_F_HDRSUM);
 	c->state = KMIG_DP_OPEN;
 	c->last_rx_us = c->last_progress_us = now_us;
 }
@@ -188,7 +190,8 @@ int kmig_dp_on_frame(struct kmig_dp_conn *c, const struct kmig_dp_hdr *h,
 static void syn_payload(struct kmig_dp_conn *c, struct kmig_dp_txdesc *d)
 {
 	struct kmig_dp_syn syn = { .conn = c->my_id, .max_payload = c->max_payload,
-				   .window = c->cfg.rx_window };
+				   .window = c->cfg.rx_window,
+				   .flags = c->cfg.hdr_sum ? KMIG_DP_SYN_F_HDRSUM : 0 };
 
 	memcpy(c->syn_scratch, &syn, sizeof(syn));
 	d->seg[0] = c->syn_scratch;
@@ -214,9 +217,11 @@ bool kmig_dp_next_tx(struct kmig_dp_conn *c, uint64_t now_us, struct kmig_dp_txd
 	if (c->state == KMIG_DP_CLOSED)
 		return false;
 	if (c->state == KMIG_DP_SYN_SENT) {
-		if (now_us - c->syn_sent_us < DP_SYN_EVERY_US)
+		if (now_us - c->syn_sent_us < c->syn_every_us)
 			return false;
 		c->syn_sent_us = now_us;
+		c->syn_every_us = c->syn_every_us * 2 < DP_SYN_EVERY_US ? c->syn_every_us * 2 :
+				  DP_SYN_EVERY_US;
 		d->hdr.type = KMIG_DP_SYN;
 		syn_payload(c, d);
 		goto out;
@@ -228,8 +233,10 @@ bool kmig_dp_next_tx(struct kmig_dp_conn *c, uint64_t now_us, struct kmig_dp_txd
 		syn_payload(c, d);
 	} else if (dp_tx_data(c, now_us, d)) {
 		d->hdr.conn = c->peer_id;
+		d->hdr_sum = c->tx_hdr_sum;
 	} else if (dp_rx_ack_due(c) || now_us - c->last_tx_us >= DP_KEEPALIVE_US) {
 		d->hdr.type = KMIG_DP_ACK;
+		d->hdr_sum = c->tx_hdr_sum;
 		c->st.acks_out++;
 	} else {
 		return false;

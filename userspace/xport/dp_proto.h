@@ -43,7 +43,10 @@ enum kmig_dp_type {
 	KMIG_DP_RST    = 5,	/* the connection is over (payload: reason text) */
 };
 
-#define KMIG_DP_F_FIN 1u	/* DATA: the stream ends here (len 0) */
+#define KMIG_DP_F_FIN    1u	/* DATA: the stream ends here (len 0) */
+#define KMIG_DP_F_HDRSUM 2u	/* the checksum covers the header only (see kmig_dp_cfg.hdr_sum) */
+
+#define KMIG_DP_SYN_F_HDRSUM 1u	/* SYN/SYNACK: the sender takes header-only checksums */
 
 /**
  * struct kmig_dp_hdr - what follows the Ethernet header of every frame (80 bytes)
@@ -60,8 +63,9 @@ enum kmig_dp_type {
  * @wnd:     frames beyond @ack the sender of this frame will accept
  * @tsval:   the sender's clock (µs, wraps)
  * @tsecr:   the newest @tsval received from the other end (round trips)
- * @reserved: 0
- * @csum:    XXH3-64 of this header (with @csum 0) and the payload
+ * @split:   payload bytes in the first checksum piece (<= @len)
+ * @csum:    XXH3-64 of this header (with @csum 0), seeded with the XXH3-64
+ *           hashes of payload[0, split) and payload[split, len) (see dp_wire.c)
  */
 struct kmig_dp_hdr {
 	uint32_t magic;
@@ -77,7 +81,7 @@ struct kmig_dp_hdr {
 	uint32_t wnd;
 	uint32_t tsval;
 	uint32_t tsecr;
-	uint32_t reserved;
+	uint32_t split;
 	uint64_t csum;
 };
 _Static_assert(sizeof(struct kmig_dp_hdr) == 80, "dpdk frame header layout");
@@ -87,19 +91,19 @@ _Static_assert(sizeof(struct kmig_dp_hdr) == 80, "dpdk frame header layout");
  * @conn:        the sender's own connection id: frames to it carry this
  * @max_payload: largest payload per frame the sender can receive
  * @window:      frames the sender can take beyond its acknowledgement
- * @reserved:    0
+ * @flags:       KMIG_DP_SYN_F_*
  */
 struct kmig_dp_syn {
 	uint32_t conn;
 	uint32_t max_payload;
 	uint32_t window;
-	uint32_t reserved;
+	uint32_t flags;
 };
 
 /* why a received frame was not taken (counted per reason) */
 enum kmig_dp_drop {
 	KMIG_DP_DROP_FOREIGN,	/* another ethertype, or not ours at all (IPv6 ND, MLD, ...) */
-	KMIG_DP_DROP_MALFORMED,	/* too short, bad magic/version/type/flags/len, reserved set */
+	KMIG_DP_DROP_MALFORMED,	/* too short, bad magic/version/type/flags/len/split */
 	KMIG_DP_DROP_CSUM,	/* checksum mismatch */
 	KMIG_DP_DROP_CONN,	/* for another connection, or a state that does not expect it */
 	KMIG_DP_DROP_DUP,	/* a frame already received (retransmitted, duplicated, replayed) */
@@ -117,6 +121,10 @@ enum kmig_dp_drop {
  * @pieces:      entries of the queue of not yet framed stream pieces (power of 2)
  * @timeout_us:  silence from the peer after which the connection fails
  * @syn_timeout_us: how long a connect waits for the SYNACK
+ * @hdr_sum:     checksum the header only, not the payload, when the peer
+ *               agrees (both ends ask for it): for links that cannot corrupt
+ *               (memif's shared memory), where the engine's end-to-end page
+ *               checksums still catch anything; also accepts such frames
  * @release:     frees a received frame's handle (from kmig_dp_on_frame)
  * @rel_ctx:     passed to @release
  */
@@ -128,6 +136,7 @@ struct kmig_dp_cfg {
 	uint32_t pieces;
 	uint64_t timeout_us;
 	uint64_t syn_timeout_us;
+	bool hdr_sum;
 	void (*release)(void *ctx, void *handle);
 	void *rel_ctx;
 };
@@ -158,6 +167,7 @@ struct kmig_dp_txdesc {
 	struct kmig_dp_hdr hdr;		/* csum not yet filled: kmig_dp_seal does it */
 	const uint8_t *seg[2];		/* payload: [0] staging or control bytes, [1] memory */
 	uint32_t seg_len[2];
+	bool hdr_sum;			/* seal the header only */
 };
 
 enum kmig_dp_state {
@@ -176,6 +186,7 @@ struct kmig_dp_conn {
 	enum kmig_dp_state state;
 	uint32_t my_id, peer_id;
 	uint32_t max_payload;		/* negotiated */
+	bool tx_hdr_sum;		/* both ends agreed on header-only checksums */
 	int err_no;			/* CLOSED: -errno */
 	char err[192];
 	/* sending */
@@ -190,7 +201,7 @@ struct kmig_dp_conn {
 	bool syn_owed;			/* destination: answer a SYN (again) */
 	bool rst_owed;
 	char rst_reason[KMIG_DP_REASON_MAX];
-	uint64_t syn_sent_us, opened_us;
+	uint64_t syn_sent_us, syn_every_us, opened_us;
 	int64_t srtt_us, rttvar_us, rto_us;
 	uint64_t last_tx_us, last_rx_us, last_progress_us;
 	uint32_t peer_tsval;
@@ -210,11 +221,12 @@ struct kmig_dp_conn {
  * Checks a received frame (Ethernet header first, @len bytes in all) and
  * copies its header to @h; returns the payload pointer, or NULL with
  * *@why set to the drop reason.  Checks the ethertype, the header's
- * constant fields, that the payload length fits, and the checksum.
+ * constant fields, that the payload length fits, and the checksum; a
+ * header-only checksum only when @hdr_sum (this end asked for them).
  */
-const uint8_t *kmig_dp_check(uint8_t *frame, uint32_t len, struct kmig_dp_hdr *h,
-			     enum kmig_dp_drop *why);
-/* fills @d->hdr.csum over the header and payload segments */
+const uint8_t *kmig_dp_check(const uint8_t *frame, uint32_t len, struct kmig_dp_hdr *h,
+			     enum kmig_dp_drop *why, bool hdr_sum);
+/* fills @d->hdr.split and csum over the header and payload segments (@d->hdr_sum: header) */
 void kmig_dp_seal(struct kmig_dp_txdesc *d);
 /* the text of a drop reason, for logs */
 const char *kmig_dp_drop_name(enum kmig_dp_drop why);

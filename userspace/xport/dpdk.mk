@@ -9,8 +9,10 @@
 
 KMIG_DPDK ?= $(if $(shell pkg-config --exists libdpdk 2>/dev/null && echo y),1,0)
 
-XPORT_SRC += userspace/xport/dp_wire.c userspace/xport/dp_conn.c userspace/xport/dp_tx.c \
-	userspace/xport/dp_rx.c userspace/xport/dpdk_opts.c
+XPORT_SRC += userspace/xport/dp_wire.c userspace/xport/dp_hash_avx2.c userspace/xport/dp_conn.c \
+	userspace/xport/dp_tx.c userspace/xport/dp_rx.c userspace/xport/dpdk_opts.c
+# the frame hash's AVX2 build; dp_wire.c picks it at run time
+$(BUILD)/obj/userspace/xport/dp_hash_avx2.o: CFLAGS += -mavx2
 
 ifeq ($(KMIG_DPDK),1)
 DPDK_GLUE := userspace/xport/xport_dpdk.c userspace/xport/dpdk_eal.c \

@@ -121,6 +121,10 @@ static int own(struct kmig_dpdk_opts *o, const char *k, const char *v, char *err
 		ret = num(k, v, 100, 600000, &o->connect_ms, err, n);
 	} else if (!strcmp(k, "peer")) {
 		ret = mac(v, o->peer, err, n);
+	} else if (!strcmp(k, "csum")) {
+		if (strcmp(v, "full") && strcmp(v, "header"))
+			return bad(err, n, "dpdk: csum=%s: full or header%s", v, "");
+		o->csum = v[0] == 'h';
 	} else if (!strcmp(k, "x-loss")) {
 		ret = pct(k, v, &o->loss, err, n);
 	} else if (!strcmp(k, "x-reorder")) {
@@ -136,7 +140,7 @@ static int own(struct kmig_dpdk_opts *o, const char *k, const char *v, char *err
 	return ret;
 }
 
-int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, size_t n)
+static int parse(const char *s, struct kmig_dpdk_opts *o, bool eal_only, char *err, size_t n)
 {
 	char buf[2048], *save = NULL, *item;
 	bool afp = false;
@@ -150,6 +154,7 @@ int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, siz
 	o->window = 512;
 	o->timeout_ms = 5000;
 	o->connect_ms = 10000;
+	o->csum = -1;
 	memset(o->peer, 0xff, sizeof(o->peer));
 	if (strlen(s) >= sizeof(buf))
 		return bad(err, n, "dpdk: the URI is too long%s%s", "", "");
@@ -166,6 +171,9 @@ int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, siz
 			return ret;
 		if (taken)
 			continue;
+		if (eal_only)
+			return bad(err, n, "dpdk: '%s' is not an EAL option (lcore, mem, huge, "
+				   "huge-dir, prefix, eal)%s", item, "");
 		if (!strcmp(item, "vdev") || !strcmp(item, "iface")) {
 			if (o->devargs[0])
 				return bad(err, n, "dpdk: %s=%s: only one device per URI", item, eq + 1);
@@ -191,6 +199,8 @@ int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, siz
 		if (ret)
 			return ret;
 	}
+	if (eal_only)
+		return 0;
 	if (!o->devargs[0])
 		return bad(err, n, "dpdk: the URI names no device: give vdev=NAME (e.g. "
 			   "vdev=net_memif0,role=server,socket=PATH) or iface=IFNAME%s%s", "", "");
@@ -210,4 +220,14 @@ int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, siz
 		}
 	}
 	return 0;
+}
+
+int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, size_t n)
+{
+	return parse(s, o, false, err, n);
+}
+
+int kmig_dpdk_opts_parse_eal(const char *s, struct kmig_dpdk_opts *o, char *err, size_t n)
+{
+	return parse(s, o, true, err, n);
 }

@@ -36,6 +36,7 @@
  * @timeout_ms: silence of the peer that fails the channel
  * @connect_ms: how long a connect waits for the destination
  * @peer:      the destination's MAC for the first frames; all ones: broadcast
+ * @csum:      -1: header-only checksums on memif, full ones elsewhere; 0: full; 1: header
  * @loss, @reorder, @dup: testing: per-million of received frames dropped,
  *             held back, delivered twice
  * @seed:      testing: the seed of those choices
@@ -56,11 +57,14 @@ struct kmig_dpdk_opts {
 	unsigned int timeout_ms;
 	unsigned int connect_ms;
 	uint8_t peer[6];
+	int csum;
 	unsigned int loss, reorder, dup;
 	uint64_t seed;
 };
 
 /* parses @s (what follows "dpdk:"); 0, or -EINVAL with @err set */
 int kmig_dpdk_opts_parse(const char *s, struct kmig_dpdk_opts *o, char *err, size_t n);
+/* the same for EAL's options alone (kmigd --dpdk): no device */
+int kmig_dpdk_opts_parse_eal(const char *s, struct kmig_dpdk_opts *o, char *err, size_t n);
 
 #endif

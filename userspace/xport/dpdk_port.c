@@ -55,7 +55,8 @@ struct kmig_dpdk_port {
 	struct rte_ether_addr mac;
 	unsigned int burst;
 	uint32_t frame_max;
-	bool memif_client, memif_zc;
+	bool memif_client, memif_zc, memif_renamed;
+	char memif_sock[256], memif_tmp[300];
 	uint64_t started_ms;
 	struct region reg[MAX_REGIONS];
 	unsigned int nreg, last_reg;
@@ -112,12 +113,12 @@ static int sizes(struct kmig_dpdk_port *p, const struct kmig_dpdk_opts *o,
 	long frame;
 
 	if (!strcmp(drv, "net_memif")) {
-		frame = (long)devarg_num(devargs, "bsize=");
+		frame = (long)devarg_num(devargs, ",bsize=");
 		*rx_room = (uint32_t)frame;
 	} else if (!strcmp(drv, "net_af_packet") || !strcmp(drv, "net_af_xdp") ||
 		   !strcmp(drv, "net_tap")) {
 		int mtu = iface_mtu(devargs);
-		unsigned long fsz = devarg_num(devargs, "framesz=");
+		unsigned long fsz = devarg_num(devargs, ",framesz=");
 
 		if (mtu <= 0) {
 			uint16_t m = 1500;
@@ -176,6 +177,16 @@ static void copies(struct kmig_dpdk_port *p)
 	}
 }
 
+static void touch(struct rte_mempool *mp, void *opaque, struct rte_mempool_memhdr *m,
+		  unsigned int idx)
+{
+	(void)mp;
+	(void)opaque;
+	(void)idx;
+	for (size_t i = 0; i < m->len; i += 4096)
+		((volatile uint8_t *)m->addr)[i] = ((volatile uint8_t *)m->addr)[i];
+}
+
 static struct rte_mempool *pool(const char *what, unsigned int count, uint32_t room)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
@@ -186,7 +197,99 @@ static struct rte_mempool *pool(const char *what, unsigned int count, uint32_t r
 			RTE_PKTMBUF_HEADROOM : 0), (int)rte_socket_id());
 }
 
-int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o,
+/* replaces the value of ",KEY=" (the first item may lack the comma) in @d; 0 or -E2BIG */
+static int devarg_set(char *d, size_t cap, const char *key, const char *val)
+{
+	char k[32], out[1100];
+	char *at;
+	size_t klen;
+
+	snprintf(k, sizeof(k), ",%s=", key);
+	klen = strlen(k);
+	at = strstr(d, k);
+	if (!at) {
+		if (strlen(d) + klen + strlen(val) >= cap)
+			return -E2BIG;
+		strcat(d, k);
+		strcat(d, val);
+		return 0;
+	}
+	snprintf(out, sizeof(out), "%.*s%s%s%s", (int)(at - d + (long)klen), d, val,
+		 strchr(at + klen, ',') ? "," : "", strchr(at + klen, ',') ?
+		 strchr(at + klen, ',') + 1 : "");
+	if (strlen(out) >= cap)
+		return -E2BIG;
+	strcpy(d, out);
+	return 0;
+}
+
+static const char *devarg_val(const char *d, const char *key, char *buf, size_t n)
+{
+	char k[32];
+	const char *at;
+
+	snprintf(k, sizeof(k), ",%s=", key);
+	at = strstr(d, k);
+	if (!at)
+		return NULL;
+	at += strlen(k);
+	snprintf(buf, n, "%.*s", (int)strcspn(at, ","), at);
+	return buf;
+}
+
+/*
+ * memif's arguments, kmig's way: a socket file rather than an abstract
+ * name, buffers that hold a frame, and two workarounds for DPDK 22.11's
+ * memif.  (1) A server turns a client away ("ID not found") until the
+ * server's port started, and a zero-copy client must not connect twice
+ * (below): so a server listens on a temporary name and the socket gets
+ * its real name only once the port started.  (2) A zero-copy client
+ * closes EAL's own memory file when it connects (memif_connect: "close
+ * memseg file"), so a second zero-copy connection in the same process
+ * would hand its peer a stale descriptor (the peer dies of SIGBUS): only
+ * the first one in a kmigd is zero-copy, later ones copy.
+ */
+static int memif_args(struct kmig_dpdk_port *p, char *d, size_t cap, char *err, size_t n)
+{
+	static bool zc_used;
+	char sock[256], tmp[300];
+	int ret = 0;
+
+	if (!strstr(d, ",bsize="))
+		ret |= devarg_set(d, cap, "bsize", "8192");
+	if (!strstr(d, ",socket-abstract="))
+		ret |= devarg_set(d, cap, "socket-abstract", "no");
+	p->memif_client = devarg_is(d, ",role=", "client");
+	p->memif_zc = p->memif_client && devarg_is(d, ",zero-copy=", "yes");
+	if (p->memif_zc && zc_used) {
+		kmig_log(KMIG_LOG_WARN, "dpdk", "%s: memif zero-copy works once per kmigd with DPDK "
+			 "22.11 (its zero-copy client closes EAL's memory file on connect); this "
+			 "channel uses memif copy mode", p->name);
+		ret |= devarg_set(d, cap, "zero-copy", "no");
+		p->memif_zc = false;
+	}
+	zc_used |= p->memif_zc;
+	if (!p->memif_client && devarg_is(d, ",socket-abstract=", "no")) {
+		if (!devarg_val(d, "socket", sock, sizeof(sock)))
+			snprintf(sock, sizeof(sock), "/run/memif.sock");	/* memif's default */
+		snprintf(p->memif_sock, sizeof(p->memif_sock), "%s", sock);
+		snprintf(tmp, sizeof(tmp), "%s.kmig-%d-%u", sock, (int)getpid(),
+			 __atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
+		if (strlen(tmp) >= 108) {
+			snprintf(err, n, "dpdk: memif socket path '%s' is too long", sock);
+			return -ENAMETOOLONG;
+		}
+		snprintf(p->memif_tmp, sizeof(p->memif_tmp), "%s", tmp);
+		ret |= devarg_set(d, cap, "socket", tmp);
+	}
+	if (ret) {
+		snprintf(err, n, "dpdk: the memif device arguments are too long");
+		return -E2BIG;
+	}
+	return 0;
+}
+
+int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o, bool warm,
 			char *err, size_t n)
 {
 	struct kmig_dpdk_port *p = calloc(1, sizeof(*p));
@@ -203,12 +306,11 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 	}
 	snprintf(p->name, sizeof(p->name), "%s", o->dev_name);
 	snprintf(devargs, sizeof(devargs), "%s", o->devargs);
-	if (!strncmp(o->dev_name, "net_memif", 9) && !strstr(devargs, "bsize="))
-		snprintf(devargs + strlen(devargs), sizeof(devargs) - strlen(devargs),
-			 ",bsize=%u", MEMIF_BSIZE);
-	p->memif_client = !strncmp(o->dev_name, "net_memif", 9) &&
-			  devarg_is(devargs, "role=", "client");
-	p->memif_zc = p->memif_client && devarg_is(devargs, "zero-copy=", "yes");
+	if (!strncmp(o->dev_name, "net_memif", 9) && (ret = memif_args(p, devargs, sizeof(devargs),
+								      err, n))) {
+		free(p);
+		return ret;
+	}
 	if (!rte_eth_dev_get_port_by_name(p->name, &p->id)) {
 		snprintf(err, n, "dpdk: device %s is in use by another channel of this kmigd", p->name);
 		free(p);
@@ -239,13 +341,21 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 	p->info.zero_copy_rx = p->memif_zc;
 	p->burst = o->burst;
 	p->rx_pool = pool("rx", o->rxd + o->window + 2 * o->burst + 512, rx_room);
-	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->frame_max);
+	/* header mbufs hold the whole frame only where frames are copied into one */
+	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :
+			   (uint32_t)(HDR_ROOM + 2 * INLINE_MAX));
 	p->ext_pool = pool("ext", 2 * (o->txd + 2 * o->burst) + 512, 0);
 	if (!p->rx_pool || !p->hdr_pool || !p->ext_pool) {
 		snprintf(err, n, "dpdk: cannot create mbuf pools for %s: %s (raise mem=, now %u MiB)",
 			 p->name, rte_strerror(rte_errno), o->mem_mb);
 		ret = -ENOMEM;
 		goto fail;
+	}
+	/* EAL's memory is touched lazily: the first use of each page costs a fault */
+	if (warm) {
+		rte_mempool_mem_iter(p->rx_pool, touch, NULL);
+		rte_mempool_mem_iter(p->hdr_pool, touch, NULL);
+		rte_mempool_mem_iter(p->ext_pool, touch, NULL);
 	}
 	if (!p->info.linearize)
 		conf.txmode.offloads = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
@@ -289,6 +399,12 @@ int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
 
 	if (p->started && !p->memif_client)
 		return 0;
+	if (p->started && p->memif_zc) {
+		/* never a second connect (see memif_args): up, or wait */
+		if (kmig_dpdk_port_link_up(p))
+			return 0;
+		return -EAGAIN;
+	}
 	if (p->started) {
 		/*
 		 * A memif client connects when it starts, and its server turns it
@@ -311,6 +427,15 @@ int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
 	if (!ret) {
 		p->started = true;
 		p->started_ms = mono_ms();
+		/* a memif server takes connections under its real name only now */
+		if (p->memif_tmp[0] && !p->memif_renamed) {
+			if (rename(p->memif_tmp, p->memif_sock)) {
+				snprintf(err, n, "dpdk: cannot name memif socket %s: %s", p->memif_sock,
+					 strerror(errno));
+				return -errno;
+			}
+			p->memif_renamed = true;
+		}
 	}
 	if (p->memif_client)
 		return ret || !kmig_dpdk_port_link_up(p) ? -EAGAIN : 0;
@@ -578,6 +703,8 @@ void kmig_dpdk_port_close(struct kmig_dpdk_port *p)
 		else
 			rte_eal_hotplug_remove("vdev", p->name);
 	}
+	if (p->memif_renamed)
+		unlink(p->memif_sock);
 	for (unsigned int i = 0; i < p->nreg; i++) {
 		struct region *r = &p->reg[i];
 		uint16_t left = rte_mbuf_ext_refcnt_read(&r->shinfo);

@@ -55,8 +55,12 @@ struct kmig_dpdk_port_stats {
 	uint64_t pages_held;
 };
 
-/* probes and configures the device of @o (not started); 0 or -errno with @err */
-int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o,
+/*
+ * Probes and configures the device of @o (not started); with @warm its
+ * buffers are touched now (a destination, before its migration starts).
+ * 0 or -errno with @err.
+ */
+int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o, bool warm,
 			char *err, size_t n);
 /* starts it: 0, -EAGAIN (a memif client whose server is not there yet: try again) or -errno */
 int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n);

@@ -137,6 +137,12 @@ extern const struct kmig_chan_ops kmig_chan_exec_ops;
 extern const struct kmig_chan_ops kmig_chan_fd_ops;
 extern const struct kmig_chan_ops kmig_chan_file_ops;
 extern const struct kmig_chan_ops kmig_chan_dpdk_ops;
+/*
+ * kmigd --dpdk OPTIONS: starts DPDK's EAL now (lcore=, mem=, huge=,
+ * huge-dir=, prefix=, eal= as in a dpdk: URI), so no migration's setup
+ * waits for it.  0, or -errno with @err.
+ */
+int kmig_chan_dpdk_prestart(const char *opts, char *err, size_t n);
 
 /* ---- helpers over the ops (xport.c) ---- */
 

@@ -108,7 +108,7 @@ static unsigned int progress(struct dchan *ch)
 		enum kmig_dp_drop why;
 		uint32_t len = 0;
 		uint8_t *f = kmig_dpdk_port_frame(ch->port, &m, &len);
-		const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why) : NULL;
+		const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why, ch->dp.cfg.hdr_sum) : NULL;
 		int r = 0;
 
 		if (!f)
@@ -233,6 +233,8 @@ static int dchan_new(struct dchan **out, const struct kmig_dpdk_opts *o,
 		.max_payload = pi->max_payload, .rx_window = o->window, .tx_slots = TX_SLOTS,
 		.staging = STAGING, .pieces = PIECES, .timeout_us = o->timeout_ms * 1000ull,
 		.syn_timeout_us = o->connect_ms * 1000ull, .release = kmig_dpdk_port_free,
+		/* memif's shared memory cannot corrupt a frame: the engine's sums suffice */
+		.hdr_sum = o->csum == 1 || (o->csum == -1 && !strcmp(pi->driver, "net_memif")),
 	};
 	int ret;
 
@@ -284,11 +286,12 @@ static void opened(struct kmig_chan *c, struct dchan *ch, const char *role)
 	c->caps = kmig_chan_dpdk_ops.caps;
 	c->priv = ch;
 	kmig_log(KMIG_LOG_INFO, "dpdk", "%s channel open on %s (%s): peer %02x:%02x:%02x:%02x:%02x:"
-		 "%02x, %u payload bytes per frame, peer window %llu frames, %s", role,
+		 "%02x, %u payload bytes per frame, peer window %llu frames, %s, %s checksums", role,
 		 ch->o.dev_name, pi->driver, ch->peer[0], ch->peer[1], ch->peer[2], ch->peer[3],
 		 ch->peer[4], ch->peer[5], ch->dp.max_payload,
 		 (unsigned long long)(ch->dp.peer_edge - 1),
-		 pi->linearize ? "frames copied into one mbuf" : "pages sent by reference");
+		 pi->linearize ? "frames copied into one mbuf" : "pages sent by reference",
+		 ch->dp.tx_hdr_sum ? "header" : "full");
 }
 
 /* parses the URI and starts EAL; the calling thread is registered */
@@ -303,13 +306,13 @@ static int prepare(const struct kmig_uri *u, struct kmig_dpdk_opts *o, char *err
 	return ret;
 }
 
-static int open_port(const struct kmig_dpdk_opts *o, struct kmig_dpdk_port **p, char *err,
-		     size_t n)
+static int open_port(const struct kmig_dpdk_opts *o, struct kmig_dpdk_port **p, bool warm,
+		     char *err, size_t n)
 {
 	int ret;
 
 	kmig_dpdk_eal_hold();
-	ret = kmig_dpdk_port_open(p, o, err, n);
+	ret = kmig_dpdk_port_open(p, o, warm, err, n);
 	if (ret)
 		kmig_dpdk_eal_release();
 	return ret;
@@ -325,13 +328,16 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 	unsigned int spins = 0;
 	int ret = prepare(u, &o, err, n);
 
+	uint64_t t0 = now_us(), t1, t2;
+
 	if (!ret)
-		ret = open_port(&o, &port, err, n);
+		ret = open_port(&o, &port, false, err, n);
 	if (ret)
 		return ret;
 	ret = dchan_new(&ch, &o, port, err, n);
 	if (ret)
 		return ret;
+	t1 = now_us();
 	deadline = now_us() + o.connect_ms * 1000ull;
 	/* a memif client connects when it starts: wait for its server */
 	while ((ret = kmig_dpdk_port_start(port, err, n)) == -EAGAIN) {
@@ -344,6 +350,7 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 	if (ret == -EAGAIN)
 		snprintf(err, n, "dpdk: the memif server of %s did not appear within %u ms",
 			 o.dev_name, o.connect_ms);
+	t2 = now_us();
 	pthread_mutex_lock(&ch->lk);
 	if (!ret)
 		kmig_dp_connect(&ch->dp, now_us());
@@ -368,6 +375,8 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 		return ret;
 	}
 	ch->logged = false;
+	kmig_log(KMIG_LOG_DEBUG, "dpdk", "connect: port %.1f ms, start %.1f ms, handshake %.1f ms",
+		 (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3, (double)(now_us() - t2) / 1e3);
 	opened(c, ch, "source");
 	return 0;
 }
@@ -384,7 +393,7 @@ static int dpdk_listen(struct kmig_listener *l, const struct kmig_uri *u, char *
 	pthread_mutex_init(&dl->lk, NULL);
 	ret = prepare(u, &dl->o, err, n);
 	if (!ret)
-		ret = open_port(&dl->o, &dl->port, err, n);
+		ret = open_port(&dl->o, &dl->port, true, err, n);
 	if (!ret) {
 		ret = kmig_dpdk_port_start(dl->port, err, n);
 		ret = ret == -EAGAIN ? 0 : ret;	/* a memif client: accept starts it */
@@ -411,7 +420,7 @@ static int try_syn(struct dlisten *dl, struct rte_mbuf *m, struct dchan **out, c
 	enum kmig_dp_drop why;
 	uint32_t len = 0;
 	uint8_t *f = kmig_dpdk_port_frame(dl->port, &m, &len);
-	const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why) : NULL;
+	const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why, false) : NULL;
 	struct kmig_dp_syn syn;
 	struct dchan *ch;
 	int ret = 0;
@@ -751,3 +760,11 @@ const struct kmig_chan_ops kmig_chan_dpdk_ops = {
 	.register_mem = dpdk_register_mem,
 	.close = dpdk_close,
 };
+
+int kmig_chan_dpdk_prestart(const char *opts, char *err, size_t n)
+{
+	struct kmig_dpdk_opts o;
+	int ret = kmig_dpdk_opts_parse_eal(opts, &o, err, n);
+
+	return ret ? ret : kmig_dpdk_eal_start(&o, err, n);
+}

@@ -32,3 +32,9 @@ const struct kmig_chan_ops kmig_chan_dpdk_ops = {
 	.connect = stub_connect,
 	.listen = stub_listen,
 };
+
+int kmig_chan_dpdk_prestart(const char *opts, char *err, size_t n)
+{
+	snprintf(err, n, "%s", why);
+	return -ENOTSUP;
+}
