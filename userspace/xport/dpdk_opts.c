@@ -151,7 +151,7 @@ static int parse(const char *s, struct kmig_dpdk_opts *o, bool eal_only, char *e
 	o->mem_mb = 256;
 	o->burst = 32;
 	o->rxd = o->txd = 1024;
-	o->window = 512;
+	o->window = 0;		/* the port's choice (dpdk_port.c) */
 	o->timeout_ms = 5000;
 	o->connect_ms = 10000;
 	o->csum = -1;

@@ -31,7 +31,8 @@
  * @eal:       extra EAL arguments, separated by spaces
  * @burst:     packets per rx/tx burst
  * @rxd, @txd: descriptors per rx/tx ring
- * @window:    frames the receiver takes beyond what was read (power of 2)
+ * @window:    frames the receiver takes beyond what was read (power of 2), 0:
+ *             what the port's receive ring holds
  * @mtu:       cap on the bytes per frame after the Ethernet header, 0: the port's MTU
  * @timeout_ms: silence of the peer that fails the channel
  * @connect_ms: how long a connect waits for the destination

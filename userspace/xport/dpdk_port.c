@@ -55,7 +55,7 @@ struct kmig_dpdk_port {
 	struct rte_ether_addr mac;
 	unsigned int burst;
 	uint32_t frame_max;
-	bool memif_client, memif_zc, memif_renamed;
+	bool vdev, memif_client, memif_zc, memif_renamed;
 	char memif_sock[256], memif_tmp[300];
 	uint64_t started_ms;
 	struct region reg[MAX_REGIONS];
@@ -257,6 +257,8 @@ static int memif_args(struct kmig_dpdk_port *p, char *d, size_t cap, char *err, 
 
 	if (!strstr(d, ",bsize="))
 		ret |= devarg_set(d, cap, "bsize", "8192");
+	if (!strstr(d, ",rsize="))
+		ret |= devarg_set(d, cap, "rsize", "12");	/* 4096 buffers: room for the window */
 	if (!strstr(d, ",socket-abstract="))
 		ret |= devarg_set(d, cap, "socket-abstract", "no");
 	p->memif_client = devarg_is(d, ",role=", "client");
@@ -333,6 +335,7 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 	if (ret)
 		goto fail_errno;
 	snprintf(p->info.driver, sizeof(p->info.driver), "%s", di.driver_name);
+	p->vdev = !di.device || !strcmp(rte_bus_name(rte_dev_bus(di.device)), "vdev");
 	ret = sizes(p, o, &di, devargs, &rx_room, err, n);
 	if (ret)
 		goto fail;
@@ -340,7 +343,20 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 	p->info.linearize = p->memif_zc || !(di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
 	p->info.zero_copy_rx = p->memif_zc;
 	p->burst = o->burst;
-	p->rx_pool = pool("rx", o->rxd + o->window + 2 * o->burst + 512, rx_room);
+	/* the window fits what the receive side buffers: memif's ring, af_packet's frames */
+	unsigned int ring = o->rxd;
+
+	if (!strcmp(p->info.driver, "net_memif"))
+		ring = 1u << devarg_num(devargs, ",rsize=");
+	else if (!strcmp(p->info.driver, "net_af_packet") && devarg_num(devargs, ",framecnt="))
+		ring = (unsigned int)devarg_num(devargs, ",framecnt=");
+	p->info.window = o->window;
+	if (!p->info.window)
+		for (p->info.window = 16; p->info.window * 2 <= ring / 2 && p->info.window < 4096;)
+			p->info.window *= 2;
+	if (ring < o->rxd)
+		ring = o->rxd;
+	p->rx_pool = pool("rx", ring + p->info.window + 2 * o->burst + 512, rx_room);
 	/* header mbufs hold the whole frame only where frames are copied into one */
 	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :
 			   (uint32_t)(HDR_ROOM + 2 * INLINE_MAX));
@@ -486,7 +502,13 @@ int kmig_dpdk_port_add_region(struct kmig_dpdk_port *p, void *base, size_t len, 
 	*r = (struct region){ .base = base, .len = len };
 	r->shinfo.free_cb = ext_free;
 	rte_mbuf_ext_refcnt_set(&r->shinfo, 1);	/* ours, dropped at close */
-	if (dma && !p->memif_zc && !((uintptr_t)base % 4096) && !(len % 4096)) {
+	/*
+	 * A NIC reads pages by DMA and needs them registered (and mapped); a
+	 * virtual device reads them with the CPU, and registering 1 GiB would
+	 * cost it ~12 MB of EAL bookkeeping written at the start of every
+	 * migration.  Never on a memif zero-copy port (its region walk breaks).
+	 */
+	if (dma && !p->vdev && !p->memif_zc && !((uintptr_t)base % 4096) && !(len % 4096)) {
 		if (rte_extmem_register(base, len, NULL, 0, 4096)) {
 			kmig_log(KMIG_LOG_WARN, "dpdk", "rte_extmem_register of %zu bytes failed: "
 				 "%s; pages still go by reference", len, rte_strerror(rte_errno));

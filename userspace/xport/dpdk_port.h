@@ -27,6 +27,7 @@ struct kmig_dpdk_port;
  * struct kmig_dpdk_port_info - what the channel needs to know of a port
  * @driver:      the PMD's name (net_memif, net_af_packet, ...)
  * @max_payload: bytes of frame payload the port carries in one frame
+ * @window:      frames this end takes beyond what was read (fits its rx ring)
  * @linearize:   frames are copied into one mbuf (see above)
  * @zero_copy_rx: received frames are the peer's writes in place (memif zero-copy)
  * @pmd_tx_copies, @pmd_rx_copies: copies of a page the PMD (and the kernel
@@ -35,6 +36,7 @@ struct kmig_dpdk_port;
 struct kmig_dpdk_port_info {
 	char driver[32];
 	uint32_t max_payload;
+	uint32_t window;
 	bool linearize;
 	bool zero_copy_rx;
 	unsigned int pmd_tx_copies, pmd_rx_copies;

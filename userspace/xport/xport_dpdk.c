@@ -148,20 +148,26 @@ static unsigned int progress(struct dchan *ch)
 	return k + t;
 }
 
+static _Atomic uint64_t n_yields, n_sleeps, n_spins;
+
 /* one step of a wait with @lk held: poll, then yield, then sleep (lock released) */
 static void wait_step(pthread_mutex_t *lk, unsigned int *spins)
 {
 	unsigned int s = (*spins)++;
 
-	if (s < 32)
+	if (s < 32) {
+		n_spins++;
 		return;
+	}
 	pthread_mutex_unlock(lk);
 	if (s < 64) {
+		n_yields++;
 		sched_yield();
 	} else {
 		unsigned int shift = (s - 64) / 16;
 		struct timespec ts = { 0, 20000l << (shift > 5 ? 5 : shift) };
 
+		n_sleeps++;
 		nanosleep(&ts, NULL);
 	}
 	pthread_mutex_lock(lk);
@@ -230,7 +236,7 @@ static int dchan_new(struct dchan **out, const struct kmig_dpdk_opts *o,
 	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(port);
 	struct dchan *ch = calloc(1, sizeof(*ch));
 	struct kmig_dp_cfg cfg = {
-		.max_payload = pi->max_payload, .rx_window = o->window, .tx_slots = TX_SLOTS,
+		.max_payload = pi->max_payload, .rx_window = pi->window, .tx_slots = TX_SLOTS,
 		.staging = STAGING, .pieces = PIECES, .timeout_us = o->timeout_ms * 1000ull,
 		.syn_timeout_us = o->connect_ms * 1000ull, .release = kmig_dpdk_port_free,
 		/* memif's shared memory cannot corrupt a frame: the engine's sums suffice */
@@ -739,6 +745,9 @@ static int dpdk_close(struct kmig_chan *c)
 	progress(ch);
 	pthread_mutex_unlock(&ch->lk);
 	log_stats(ch);
+	kmig_log(KMIG_LOG_INFO, "dpdk", "waits: spins %llu yields %llu sleeps %llu",
+		 (unsigned long long)n_spins, (unsigned long long)n_yields,
+		 (unsigned long long)n_sleeps);
 	dchan_free(ch);
 	c->priv = NULL;
 	return 0;
