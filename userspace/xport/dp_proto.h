@@ -146,6 +146,7 @@ struct kmig_dp_cfg {
  * @frames_out:   frames sent (all types, retransmissions included)
  * @data_out:     new DATA frames; @rtx: DATA frames sent again
  * @timeouts:     retransmission timeouts; @fast_rtx: frames sent again on selective acks
+ * @probes:       tail probes (the newest frame sent again to learn what is missing)
  * @bytes_out:    new stream bytes framed
  * @zc_bytes:     of those, bytes sent by reference to registered memory
  * @copy_bytes:   of those, bytes kmig copied (staging)
@@ -156,7 +157,7 @@ struct kmig_dp_cfg {
  * @drops:        received frames not taken, per enum kmig_dp_drop
  */
 struct kmig_dp_stats {
-	uint64_t frames_out, data_out, rtx, timeouts, fast_rtx;
+	uint64_t frames_out, data_out, rtx, timeouts, fast_rtx, probes;
 	uint64_t bytes_out, zc_bytes, copy_bytes, acks_out;
 	uint64_t frames_in, bytes_in, ooo_in, read_bytes;
 	uint64_t drops[KMIG_DP_DROP_MAX];
@@ -195,7 +196,8 @@ struct kmig_dp_conn {
 	struct kmig_dp_piece *pq;
 	uint32_t pq_head, pq_n, pq_used;
 	struct kmig_dp_txf *txf;
-	uint64_t snd_una, snd_nxt, snd_off, peer_edge, rtx_cur, recover;
+	uint64_t snd_una, snd_nxt, snd_off, peer_edge, rtx_cur, recover, probed;
+	uint64_t sack[2];		/* the newest selective acks, relative to snd_una */
 	uint32_t cwnd, cwnd_acc, ssthresh;
 	bool fin_queued, fin_framed;
 	bool syn_owed;			/* destination: answer a SYN (again) */

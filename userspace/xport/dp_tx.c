@@ -281,6 +281,9 @@ static void grow(struct kmig_dp_conn *c, uint64_t acked)
 /* selective acks: mark frames lost that DP_DUPTHRESH acknowledged frames passed */
 static void on_sack(struct kmig_dp_conn *c, const uint64_t sack[2], uint64_t now_us)
 {
+	/* kept: the timer looks again once a frame is old enough to count as lost */
+	c->sack[0] = sack[0];
+	c->sack[1] = sack[1];
 	int64_t guard = c->srtt_us + 2 * c->rttvar_us;
 	unsigned int above = 0;
 
@@ -331,6 +334,7 @@ bool dp_tx_on_ack(struct kmig_dp_conn *c, const struct kmig_dp_hdr *h, uint64_t 
 		}
 		c->snd_una = a;
 		c->last_progress_us = now_us;
+		c->sack[0] = c->sack[1] = 0;
 		grow(c, acked);
 	}
 	c->peer_edge = a + h->wnd;
@@ -338,9 +342,38 @@ bool dp_tx_on_ack(struct kmig_dp_conn *c, const struct kmig_dp_hdr *h, uint64_t 
 	return true;
 }
 
+/*
+ * A tail probe: the newest frames of a burst have no later frames whose
+ * acknowledgement would report them missing, so when nothing new goes and
+ * they stay unacknowledged for two round trips, the newest goes again; its
+ * acknowledgement then tells what else is missing (RFC 8985's probe).
+ */
+static void tail_probe(struct kmig_dp_conn *c, uint64_t now_us)
+{
+	int64_t pto = 2 * c->srtt_us > 1000 ? 2 * c->srtt_us : 1000;
+	struct kmig_dp_txf *f;
+
+	if (c->snd_una == c->snd_nxt || c->probed == c->snd_nxt || (c->pq_n &&
+	    c->snd_nxt < c->peer_edge && c->snd_nxt < c->snd_una + c->cwnd))
+		return;	/* nothing in flight, probed already, or new frames may still go */
+	f = SLOT(c, c->snd_nxt - 1);
+	if (f->sacked || f->lost || (int64_t)(now_us - f->sent_us) < pto)
+		return;
+	f->lost = 1;
+	c->probed = c->snd_nxt;
+	if (c->snd_nxt - 1 < c->rtx_cur)
+		c->rtx_cur = c->snd_nxt - 1;
+	c->st.probes++;
+}
+
 void dp_tx_timer(struct kmig_dp_conn *c, uint64_t now_us)
 {
 	uint64_t s = c->snd_una;
+
+	/* frames reported missing that were too young then may count as lost now */
+	if (c->snd_una < c->snd_nxt)
+		on_sack(c, c->sack, now_us);
+	tail_probe(c, now_us);
 
 	while (s < c->snd_nxt && SLOT(c, s)->sacked)
 		s++;

@@ -22,7 +22,7 @@ static const char *const drop_names[KMIG_DP_DROP_MAX] = {
 	[KMIG_DP_DROP_CONN] = "connection",
 	[KMIG_DP_DROP_DUP] = "duplicate",
 	[KMIG_DP_DROP_WINDOW] = "window",
-	[KMIG_DP_DROP_ACK] = "bad-ack",
+	[KMIG_DP_DROP_ACK] = "bad_ack",
 };
 
 const char *kmig_dp_drop_name(enum kmig_dp_drop why)

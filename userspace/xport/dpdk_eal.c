@@ -207,7 +207,7 @@ int kmig_dpdk_eal_start(const struct kmig_dpdk_opts *o, char *err, size_t n)
 
 	pthread_mutex_lock(&eal.lock);
 	if (eal.state == 1) {
-		if (differs(o, &eal.used))
+		if (o->eal_given && differs(o, &eal.used))
 			kmig_log(KMIG_LOG_WARN, "dpdk", "EAL already runs with the options of the "
 				 "first dpdk: URI; this URI's lcore/mem/huge/prefix/eal options are "
 				 "ignored");

@@ -86,6 +86,8 @@ static int own(struct kmig_dpdk_opts *o, const char *k, const char *v, char *err
 	int ret = 0;
 
 	*taken = true;
+	o->eal_given |= !strcmp(k, "lcore") || !strcmp(k, "mem") || !strcmp(k, "huge") ||
+			!strcmp(k, "huge-dir") || !strcmp(k, "prefix") || !strcmp(k, "eal");
 	if (!strcmp(k, "lcore")) {
 		ret = num(k, v, 0, 1023, &u, err, n);
 		o->lcore = (int)u;
@@ -174,7 +176,8 @@ static int parse(const char *s, struct kmig_dpdk_opts *o, bool eal_only, char *e
 		if (eal_only)
 			return bad(err, n, "dpdk: '%s' is not an EAL option (lcore, mem, huge, "
 				   "huge-dir, prefix, eal)%s", item, "");
-		if (!strcmp(item, "vdev") || !strcmp(item, "iface")) {
+		/* iface= names an af_packet device; after vdev= it is that device's argument */
+		if (!strcmp(item, "vdev") || (!strcmp(item, "iface") && !o->devargs[0])) {
 			if (o->devargs[0])
 				return bad(err, n, "dpdk: %s=%s: only one device per URI", item, eq + 1);
 			if (!eq[1] || strlen(eq + 1) >= sizeof(o->dev_name) - 16)

@@ -29,6 +29,7 @@
  * @huge_dir:  hugetlbfs mount to use (--huge-dir), "" for EAL's choice
  * @prefix:    --file-prefix, "" for kmig-<pid>
  * @eal:       extra EAL arguments, separated by spaces
+ * @eal_given: the URI set one of the EAL options above
  * @burst:     packets per rx/tx burst
  * @rxd, @txd: descriptors per rx/tx ring
  * @window:    frames the receiver takes beyond what was read (power of 2), 0:
@@ -51,6 +52,7 @@ struct kmig_dpdk_opts {
 	char huge_dir[256];
 	char prefix[64];
 	char eal[512];
+	bool eal_given;
 	unsigned int burst;
 	unsigned int rxd, txd;
 	unsigned int window;

@@ -52,8 +52,8 @@ struct dchan {
 	_Atomic uint64_t busy_us;
 	pthread_t hk;
 	bool hk_live;
-	bool link_was_up, logged;
-	uint64_t link_check_us, queued;
+	bool link_was_up, logged, closing;
+	uint64_t link_check_us, queued, sleeps;
 	struct { const uint8_t *base; size_t len; } mem[MAX_REGIONS];
 	unsigned int nmem;
 	struct rte_mbuf *rx[2 * MAX_BURST + 8];
@@ -92,7 +92,8 @@ static void log_failure(struct dchan *ch)
 	if (ch->logged || ch->dp.state != KMIG_DP_CLOSED || ch->aborted)
 		return;
 	ch->logged = true;
-	kmig_log(KMIG_LOG_WARN, "dpdk", "channel on %s failed: %s", ch->o.dev_name, ch->dp.err);
+	/* while closing, the peer's own end is no news */
+	kmig_log(ch->closing ? KMIG_LOG_INFO : KMIG_LOG_WARN, "dpdk", "channel failed dev=%s: %s", ch->o.dev_name, ch->dp.err);
 }
 
 /* one round: a burst in, timers, what may go out; returns how much happened */
@@ -148,29 +149,29 @@ static unsigned int progress(struct dchan *ch)
 	return k + t;
 }
 
-static _Atomic uint64_t n_yields, n_sleeps, n_spins;
-
-/* one step of a wait with @lk held: poll, then yield, then sleep (lock released) */
-static void wait_step(pthread_mutex_t *lk, unsigned int *spins)
+/*
+ * One step of a wait with @lk held: poll a little, then yield, then sleep
+ * 20 µs doubling to 640 µs, the lock released meanwhile.  Returns whether
+ * it slept (counted by the caller).  No PMD here can wake a sleeper (DPDK's
+ * memif runs its rings in polling mode), so sleeping is the cheap wait.
+ */
+static bool wait_step(pthread_mutex_t *lk, unsigned int *spins)
 {
 	unsigned int s = (*spins)++;
 
-	if (s < 32) {
-		n_spins++;
-		return;
-	}
+	if (s < 32)
+		return false;
 	pthread_mutex_unlock(lk);
 	if (s < 64) {
-		n_yields++;
 		sched_yield();
 	} else {
 		unsigned int shift = (s - 64) / 16;
 		struct timespec ts = { 0, 20000l << (shift > 5 ? 5 : shift) };
 
-		n_sleeps++;
 		nanosleep(&ts, NULL);
 	}
 	pthread_mutex_lock(lk);
+	return s >= 64;
 }
 
 static void *housekeeping(void *arg)
@@ -291,12 +292,12 @@ static void opened(struct kmig_chan *c, struct dchan *ch, const char *role)
 	c->ops = &kmig_chan_dpdk_ops;
 	c->caps = kmig_chan_dpdk_ops.caps;
 	c->priv = ch;
-	kmig_log(KMIG_LOG_INFO, "dpdk", "%s channel open on %s (%s): peer %02x:%02x:%02x:%02x:%02x:"
-		 "%02x, %u payload bytes per frame, peer window %llu frames, %s, %s checksums", role,
+	kmig_log(KMIG_LOG_INFO, "dpdk", "channel open role=%s dev=%s driver=%s peer=%02x:%02x:%02x:"
+		 "%02x:%02x:%02x payload=%u window=%u peer_window=%llu pages=%s checksums=%s", role,
 		 ch->o.dev_name, pi->driver, ch->peer[0], ch->peer[1], ch->peer[2], ch->peer[3],
-		 ch->peer[4], ch->peer[5], ch->dp.max_payload,
+		 ch->peer[4], ch->peer[5], ch->dp.max_payload, ch->dp.cfg.rx_window,
 		 (unsigned long long)(ch->dp.peer_edge - 1),
-		 pi->linearize ? "frames copied into one mbuf" : "pages sent by reference",
+		 pi->linearize ? "copied-into-frames" : "by-reference",
 		 ch->dp.tx_hdr_sum ? "header" : "full");
 }
 
@@ -366,7 +367,7 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 			break;
 		}
 		if (!progress(ch))
-			wait_step(&ch->lk, &spins);
+			ch->sleeps += wait_step(&ch->lk, &spins);
 	}
 	if (!ret && ch->dp.state != KMIG_DP_OPEN) {
 		ret = ch->dp.err_no ? ch->dp.err_no : -ECONNREFUSED;
@@ -563,7 +564,7 @@ static int put_copy(struct dchan *ch, const uint8_t *p, uint32_t len, unsigned i
 		len -= k;
 		ch->queued += k;
 		if (len && !progress(ch))
-			wait_step(&ch->lk, spins);
+			ch->sleeps += wait_step(&ch->lk, spins);
 	}
 	return 0;
 }
@@ -584,7 +585,7 @@ static long dpdk_send(struct kmig_chan *c, const struct kmig_tx *tx, unsigned in
 		while (!(ret = broken(ch)) && (kmig_dp_piece_room(&ch->dp) < 3 ||
 					       ch->queued - ch->dp.snd_off >= QUEUE_MAX))
 			if (!progress(ch))
-				wait_step(&ch->lk, &spins);
+				ch->sleeps += wait_step(&ch->lk, &spins);
 		if (!ret && t->hdr)
 			ret = put_copy(ch, (const uint8_t *)t->hdr, sizeof(*t->hdr), &spins);
 		if (!ret && ref) {
@@ -631,7 +632,7 @@ static int dpdk_read(struct kmig_chan *c, void *buf, size_t n)
 			break;
 		}
 		if (!progress(ch))
-			wait_step(&ch->lk, &spins);
+			ch->sleeps += wait_step(&ch->lk, &spins);
 	}
 	c->bytes_in += got;
 	pthread_mutex_unlock(&ch->lk);
@@ -688,38 +689,37 @@ static int dpdk_register_mem(struct kmig_chan *c, void *base, size_t len, char *
 	return ret;
 }
 
+/* the channel's counters, one key=value line (the e2e tests read it) */
 static void log_stats(struct dchan *ch)
 {
 	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(ch->port);
 	const struct kmig_dpdk_port_stats *ps = kmig_dpdk_port_stats(ch->port);
 	const struct kmig_dp_stats *s = &ch->dp.st;
-	uint64_t dropped = 0;
-	char tx[16], rx[16];
+	char tx[16], rx[16], drops[256];
+	size_t k = 0;
 
 	for (int i = 0; i < KMIG_DP_DROP_MAX; i++)
-		dropped += s->drops[i];
+		k += (size_t)snprintf(drops + k, sizeof(drops) - k, " drop_%s=%llu",
+				      kmig_dp_drop_name((enum kmig_dp_drop)i),
+				      (unsigned long long)s->drops[i]);
 	snprintf(tx, sizeof(tx), pi->pmd_tx_copies == ~0u ? "?" : "%u", pi->pmd_tx_copies);
 	snprintf(rx, sizeof(rx), pi->pmd_rx_copies == ~0u ? "?" : "%u", pi->pmd_rx_copies);
-	kmig_log(KMIG_LOG_INFO, "dpdk", "channel on %s (%s) closed: out %llu frames (%llu sent "
-		 "again: %llu timeouts, %llu on selective acks), %llu bytes, %llu of them by "
-		 "reference; in %llu frames, %llu bytes; dropped %llu (foreign %llu, malformed %llu, "
-		 "checksum %llu, connection %llu, duplicate %llu, window %llu, bad-ack %llu); "
-		 "copies per page: kmig-tx %.2f, pmd-tx %s, pmd-rx %s, kmig-rx 1; injected: lost "
-		 "%llu, duplicated %llu, reordered %llu", ch->o.dev_name, pi->driver,
-		 (unsigned long long)s->frames_out, (unsigned long long)s->rtx,
-		 (unsigned long long)s->timeouts, (unsigned long long)s->fast_rtx,
-		 (unsigned long long)s->bytes_out, (unsigned long long)s->zc_bytes,
-		 (unsigned long long)s->frames_in, (unsigned long long)s->bytes_in,
-		 (unsigned long long)dropped, (unsigned long long)s->drops[KMIG_DP_DROP_FOREIGN],
-		 (unsigned long long)s->drops[KMIG_DP_DROP_MALFORMED],
-		 (unsigned long long)s->drops[KMIG_DP_DROP_CSUM],
-		 (unsigned long long)s->drops[KMIG_DP_DROP_CONN],
-		 (unsigned long long)s->drops[KMIG_DP_DROP_DUP],
-		 (unsigned long long)s->drops[KMIG_DP_DROP_WINDOW],
-		 (unsigned long long)s->drops[KMIG_DP_DROP_ACK],
-		 s->zc_bytes ? (pi->linearize ? 1.0 : 0.0) : 0.0, tx, rx,
+	/* kmig's own copies on sending, per page: linearized frames copy pages, else none */
+	kmig_log(KMIG_LOG_INFO, "dpdk", "channel closed dev=%s driver=%s frames_out=%llu "
+		 "data_out=%llu rtx=%llu timeouts=%llu fast_rtx=%llu probes=%llu bytes_out=%llu "
+		 "ref_bytes=%llu "
+		 "frames_in=%llu bytes_in=%llu ooo_in=%llu%s tx_dropped=%llu "
+		 "copies_kmig_tx=%s copies_pmd_tx=%s copies_pmd_rx=%s copies_kmig_rx=1 "
+		 "inj_lost=%llu inj_dup=%llu inj_reordered=%llu waits_sleep=%llu", ch->o.dev_name,
+		 pi->driver, (unsigned long long)s->frames_out, (unsigned long long)s->data_out,
+		 (unsigned long long)s->rtx, (unsigned long long)s->timeouts,
+		 (unsigned long long)s->fast_rtx, (unsigned long long)s->probes,
+		 (unsigned long long)s->bytes_out,
+		 (unsigned long long)s->zc_bytes, (unsigned long long)s->frames_in,
+		 (unsigned long long)s->bytes_in, (unsigned long long)s->ooo_in, drops,
+		 (unsigned long long)ps->tx_dropped, pi->linearize ? "1" : "0", tx, rx,
 		 (unsigned long long)ps->inj_lost, (unsigned long long)ps->inj_dup,
-		 (unsigned long long)ps->inj_reordered);
+		 (unsigned long long)ps->inj_reordered, (unsigned long long)ch->sleeps);
 }
 
 static int dpdk_close(struct kmig_chan *c)
@@ -731,13 +731,14 @@ static int dpdk_close(struct kmig_chan *c)
 		return 0;
 	kmig_dpdk_thread_enter();
 	pthread_mutex_lock(&ch->lk);
+	ch->closing = true;
 	/* what was sent last (an error text, RESUMED) must still arrive */
 	if (!ch->aborted && ch->dp.state == KMIG_DP_OPEN) {
 		uint64_t end = now_us() + LINGER_US;
 
 		while (!kmig_dp_tx_done(&ch->dp) && ch->dp.state == KMIG_DP_OPEN && now_us() < end)
 			if (!progress(ch))
-				wait_step(&ch->lk, &spins);
+				ch->sleeps += wait_step(&ch->lk, &spins);
 	}
 	ch->aborted = true;
 	ch->reset_done = true;
@@ -745,9 +746,6 @@ static int dpdk_close(struct kmig_chan *c)
 	progress(ch);
 	pthread_mutex_unlock(&ch->lk);
 	log_stats(ch);
-	kmig_log(KMIG_LOG_INFO, "dpdk", "waits: spins %llu yields %llu sleeps %llu",
-		 (unsigned long long)n_spins, (unsigned long long)n_yields,
-		 (unsigned long long)n_sleeps);
 	dchan_free(ch);
 	c->priv = NULL;
 	return 0;
