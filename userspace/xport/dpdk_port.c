@@ -132,8 +132,6 @@ static int sizes(struct kmig_dpdk_port *p, const struct kmig_dpdk_opts *o,
 		/* af_xdp on veth: frames of 3 KB (MTU 3000) never arrived here, 1514-byte ones do */
 		if (!strcmp(drv, "net_af_xdp") && frame > 1514)
 			frame = 1514;
-		if (di->max_rx_pktlen && frame > (long)di->max_rx_pktlen)
-			frame = di->max_rx_pktlen;
 	} else {
 		uint16_t m = 1500;
 
