@@ -11,6 +11,8 @@ PKGS="$PKGS zlib1g-dev libzstd-dev"
 PKGS="$PKGS clang libclang-rt-14-dev"
 # the eBPF dirty tracker (bpf/bpf.mk): compiler, strip, skeletons, loader library
 PKGS="$PKGS llvm bpftool libbpf-dev"
+# the dpdk: channel (userspace/xport/dpdk.mk): DPDK 22.11 with its memif, af_packet, af_xdp PMDs
+PKGS="$PKGS libdpdk-dev"
 # make bench also compares against QEMU's own migration
 [ -n "${KMIG_DEPS_BENCH:-}" ] && PKGS="$PKGS qemu-system-x86"
 missing=""
