@@ -36,7 +36,6 @@
 #define MAX_REGIONS   (64 + 2)		/* RAM blocks, the staging ring, spare */
 #define INLINE_MAX    128		/* pieces this small are copied into the header mbuf */
 #define HDR_ROOM      (KMIG_DP_ETH_LEN + sizeof(struct kmig_dp_hdr))
-#define MEMIF_BSIZE   8192
 #define INJ_HOLD      8
 
 struct region {
@@ -257,10 +256,16 @@ static int memif_args(struct kmig_dpdk_port *p, char *d, size_t cap, char *err, 
 	char sock[256], tmp[300];
 	int ret = 0;
 
+	/*
+	 * Buffers just big enough for a page and its headers (4352 bytes), 2048
+	 * of them: the source maps the destination's buffers, and on this VM each
+	 * 4 KiB of them it touches first costs a page fault, so fewer, smaller
+	 * buffers cut the sender's CPU time (by a third at 1 GiB).
+	 */
 	if (!strstr(d, ",bsize="))
-		ret |= devarg_set(d, cap, "bsize", "8192");
+		ret |= devarg_set(d, cap, "bsize", "4352");
 	if (!strstr(d, ",rsize="))
-		ret |= devarg_set(d, cap, "rsize", "12");	/* 4096 buffers: room for the window */
+		ret |= devarg_set(d, cap, "rsize", "11");
 	if (!strstr(d, ",socket-abstract="))
 		ret |= devarg_set(d, cap, "socket-abstract", "no");
 	p->memif_client = devarg_is(d, ",role=", "client");

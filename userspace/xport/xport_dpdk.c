@@ -150,7 +150,7 @@ static unsigned int progress(struct dchan *ch)
 }
 
 /*
- * One step of a wait with @lk held: poll a little, then yield, then sleep
+ * One step of a wait with @lk held: poll 16 times, yield 8 times, then sleep
  * 20 µs doubling to 640 µs, the lock released meanwhile.  Returns whether
  * it slept (counted by the caller).  No PMD here can wake a sleeper (DPDK's
  * memif runs its rings in polling mode), so sleeping is the cheap wait.
@@ -159,19 +159,19 @@ static bool wait_step(pthread_mutex_t *lk, unsigned int *spins)
 {
 	unsigned int s = (*spins)++;
 
-	if (s < 32)
+	if (s < 16)
 		return false;
 	pthread_mutex_unlock(lk);
-	if (s < 64) {
+	if (s < 24) {
 		sched_yield();
 	} else {
-		unsigned int shift = (s - 64) / 16;
+		unsigned int shift = (s - 24) / 16;
 		struct timespec ts = { 0, 20000l << (shift > 5 ? 5 : shift) };
 
 		nanosleep(&ts, NULL);
 	}
 	pthread_mutex_lock(lk);
-	return s >= 64;
+	return s >= 24;
 }
 
 static void *housekeeping(void *arg)
@@ -484,7 +484,7 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 		ret = kmig_dpdk_port_start(dl->port, err, n);
 		if (ret == -EAGAIN) {
 			ret = 0;
-			spins = spins < 64 ? 64 : spins;	/* a memif client waits for its server */
+			spins = spins < 24 ? 24 : spins;	/* a memif client waits for its server */
 		} else if (!ret) {
 			k = kmig_dpdk_port_rx(dl->port, dl->rx, dl->o.burst);
 		}
@@ -563,10 +563,19 @@ static int put_copy(struct dchan *ch, const uint8_t *p, uint32_t len, unsigned i
 		p += k;
 		len -= k;
 		ch->queued += k;
-		if (len && !progress(ch))
-			ch->sleeps += wait_step(&ch->lk, spins);
+		if (len) {
+			progress(ch);
+			if (!kmig_dp_stg_room(&ch->dp))
+				ch->sleeps += wait_step(&ch->lk, spins);
+		}
 	}
 	return 0;
+}
+
+/* the queue takes another record */
+static bool room(const struct dchan *ch)
+{
+	return kmig_dp_piece_room(&ch->dp) >= 3 && ch->queued - ch->dp.snd_off < QUEUE_MAX;
 }
 
 static long dpdk_send(struct kmig_chan *c, const struct kmig_tx *tx, unsigned int n)
@@ -581,11 +590,17 @@ static long dpdk_send(struct kmig_chan *c, const struct kmig_tx *tx, unsigned in
 		const struct kmig_tx *t = &tx[taken];
 		bool ref = t->len && registered(ch, t->payload, t->len);
 
-		/* take a record only when the queue has room: the engine's pacing */
-		while (!(ret = broken(ch)) && (kmig_dp_piece_room(&ch->dp) < 3 ||
-					       ch->queued - ch->dp.snd_off >= QUEUE_MAX))
-			if (!progress(ch))
+		/*
+		 * Take a record only when the queue has room: the engine's pacing.
+		 * The wait counts as waiting until room opens, whatever else the
+		 * rounds do (acknowledgements alone would keep it spinning).
+		 */
+		while (!(ret = broken(ch)) && !room(ch)) {
+			progress(ch);
+			if (!room(ch))
 				ch->sleeps += wait_step(&ch->lk, &spins);
+		}
+		spins = 0;
 		if (!ret && t->hdr)
 			ret = put_copy(ch, (const uint8_t *)t->hdr, sizeof(*t->hdr), &spins);
 		if (!ret && ref) {
@@ -631,7 +646,9 @@ static int dpdk_read(struct kmig_chan *c, void *buf, size_t n)
 			ret = ret ? ret : -ECONNABORTED;
 			break;
 		}
-		if (!progress(ch))
+		/* the reader waits for bytes, not for activity (acknowledgements flow meanwhile) */
+		progress(ch);
+		if (!kmig_dp_readable(&ch->dp) && !kmig_dp_eof(&ch->dp))
 			ch->sleeps += wait_step(&ch->lk, &spins);
 	}
 	c->bytes_in += got;
