@@ -366,6 +366,15 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 	/* af_xdp keeps its fill ring (2048 buffers) stocked from the same pool */
 	if (!strcmp(p->info.driver, "net_af_xdp"))
 		ring += 2048;
+	/*
+	 * A memif server (or af_packet) takes buffers per frame received rather
+	 * than keeping a ring of them: the pool holds the window.  Creating a
+	 * pool touches all of it, and here every 4 KiB touched first costs a
+	 * fault: no more than needed.
+	 */
+	if ((!strcmp(p->info.driver, "net_memif") && !p->memif_client) ||
+	    !strcmp(p->info.driver, "net_af_packet"))
+		ring = 0;
 	p->rx_pool = pool("rx", ring + p->info.window + 2 * o->burst + 512, rx_room);
 	/* header mbufs hold the whole frame only where frames are copied into one */
 	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :
