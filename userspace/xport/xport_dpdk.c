@@ -8,57 +8,27 @@
  * destination block); everything else is copied into the staging ring.
  *
  * Threads: whoever calls in (the sender, the reader, close) drives the
- * connection under the channel's lock: receives a burst, runs the timers,
- * sends what may go.  Waits poll, then yield, then sleep up to a
- * millisecond, with the lock released.  A housekeeping thread drives it
- * when nobody else did for a millisecond, so acknowledgements, keepalives
- * and retransmissions go on while the engine computes or waits on its
- * workload.  Multifd is not offered (one connection per port; see
+ * connection under the channel's lock (dpdk_chan.c), and a housekeeping
+ * thread does when nobody did for a millisecond, so acknowledgements,
+ * keepalives and retransmissions go on while the engine computes or waits
+ * on its workload.  Multifd is not offered (one connection per port; see
  * docs/dpdk.md).
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <rte_mbuf.h>
 
+#include "dpdk_chan.h"
 #include "dpdk_eal.h"
-#include "dpdk_port.h"
 #include "log.h"
 #include "xport.h"
 
-#define MAX_BURST      512
-#define STAGING        (4u << 20)
-#define PIECES         4096u
-#define TX_SLOTS       8192u
-#define QUEUE_MAX      (2u << 20)	/* bytes taken but not yet framed */
-#define LINGER_US      2000000		/* close waits this long for the last bytes to arrive */
-#define HK_EVERY_NS    1000000
-#define MAX_REGIONS    64
-
-struct dchan {
-	pthread_mutex_t lk;
-	struct kmig_dpdk_opts o;
-	struct kmig_dpdk_port *port;
-	struct kmig_dp_conn dp;
-	bool dp_live;
-	uint8_t peer[6];
-	_Atomic bool aborted, rd_aborted, hk_stop, reset_done;
-	_Atomic uint64_t busy_us;
-	pthread_t hk;
-	bool hk_live;
-	bool link_was_up, logged, closing;
-	uint64_t link_check_us, queued, sleeps;
-	struct { const uint8_t *base; size_t len; } mem[MAX_REGIONS];
-	unsigned int nmem;
-	struct rte_mbuf *rx[2 * MAX_BURST + 8];
-};
-
+/* a destination's listener: its port until a SYN arrives and a channel takes it */
 struct dlisten {
 	pthread_mutex_t lk;
 	struct kmig_dpdk_opts o;
@@ -66,224 +36,6 @@ struct dlisten {
 	_Atomic bool aborted;
 	struct rte_mbuf *rx[2 * MAX_BURST + 8];
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint32_t random_id(void)
-{
-	uint32_t id = 0;
-
-	while (!id)
-		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-			id = (uint32_t)now_us() ^ 0x5bd1e995u;
-	return id;
-}
-
-/* ---- driving a connection (lk held) ---- */
-
-static void log_failure(struct dchan *ch)
-{
-	if (ch->logged || ch->dp.state != KMIG_DP_CLOSED || ch->aborted)
-		return;
-	ch->logged = true;
-	/* while closing, the peer's own end is no news */
-	kmig_log(ch->closing ? KMIG_LOG_INFO : KMIG_LOG_WARN, "dpdk", "channel failed dev=%s: %s", ch->o.dev_name, ch->dp.err);
-}
-
-/* one round: a burst in, timers, what may go out; returns how much happened */
-static unsigned int progress(struct dchan *ch)
-{
-	uint64_t now = now_us();
-	unsigned int k = kmig_dpdk_port_rx(ch->port, ch->rx, ch->o.burst), t = 0;
-	struct kmig_dp_txdesc d;
-
-	for (unsigned int i = 0; i < k; i++) {
-		struct rte_mbuf *m = ch->rx[i];
-		struct kmig_dp_hdr h;
-		enum kmig_dp_drop why;
-		uint32_t len = 0;
-		uint8_t *f = kmig_dpdk_port_frame(ch->port, &m, &len);
-		const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why, ch->dp.cfg.hdr_sum) : NULL;
-		int r = 0;
-
-		if (!f)
-			ch->dp.st.drops[KMIG_DP_DROP_MALFORMED]++;
-		else if (!pl)
-			ch->dp.st.drops[why]++;
-		else
-			r = kmig_dp_on_frame(&ch->dp, &h, pl, m, now);
-		if (r == 2)
-			memcpy(ch->peer, f + 6, 6);	/* the SYNACK's sender: our peer */
-		if (r != 1 && m)
-			rte_pktmbuf_free(m);
-	}
-	ch->dp.rx_drained = k < ch->o.burst;
-	kmig_dp_tick(&ch->dp, now);
-	if (now - ch->link_check_us > 50000) {
-		/* a memif peer that died takes the link down: fail now, not at the timeout */
-		bool up = kmig_dpdk_port_link_up(ch->port);
-
-		ch->link_check_us = now;
-		if (up != ch->link_was_up)
-			kmig_log(KMIG_LOG_DEBUG, "dpdk", "link of %s is %s", ch->o.dev_name,
-				 up ? "up" : "down");
-		if (ch->link_was_up && !up && ch->dp.state == KMIG_DP_OPEN)
-			kmig_dp_fail(&ch->dp, -ECONNRESET, "the link to the peer went down (its "
-				     "port closed: the peer stopped or was killed)");
-		ch->link_was_up = up;
-	}
-	while (t < ch->o.burst && kmig_dp_next_tx(&ch->dp, now, &d)) {
-		kmig_dp_seal(&d);
-		kmig_dpdk_port_add(ch->port, &d, ch->peer);
-		t++;
-	}
-	kmig_dpdk_port_flush(ch->port);
-	log_failure(ch);
-	ch->busy_us = now;
-	return k + t;
-}
-
-/*
- * One step of a wait with @lk held: poll 16 times, yield 8 times, then sleep
- * 20 µs doubling to 640 µs, the lock released meanwhile.  Returns whether
- * it slept (counted by the caller).  No PMD here can wake a sleeper (DPDK's
- * memif runs its rings in polling mode), so sleeping is the cheap wait.
- */
-static bool wait_step(pthread_mutex_t *lk, unsigned int *spins)
-{
-	unsigned int s = (*spins)++;
-
-	if (s < 16)
-		return false;
-	pthread_mutex_unlock(lk);
-	if (s < 24) {
-		sched_yield();
-	} else {
-		unsigned int shift = (s - 24) / 16;
-		struct timespec ts = { 0, 20000l << (shift > 5 ? 5 : shift) };
-
-		nanosleep(&ts, NULL);
-	}
-	pthread_mutex_lock(lk);
-	return s >= 24;
-}
-
-static void *housekeeping(void *arg)
-{
-	struct dchan *ch = arg;
-	struct timespec ts = { 0, HK_EVERY_NS };
-
-	kmig_dpdk_thread_enter();
-	while (!ch->hk_stop) {
-		nanosleep(&ts, NULL);
-		if (ch->aborted && !ch->reset_done) {
-			pthread_mutex_lock(&ch->lk);
-			kmig_dp_reset(&ch->dp, -ECONNABORTED, "the channel was closed (migration "
-				      "cancelled, failed or over)");
-			ch->reset_done = true;
-			progress(ch);
-			pthread_mutex_unlock(&ch->lk);
-			continue;
-		}
-		if (now_us() - ch->busy_us < HK_EVERY_NS / 1000)
-			continue;	/* a caller drives it */
-		pthread_mutex_lock(&ch->lk);
-		progress(ch);
-		pthread_mutex_unlock(&ch->lk);
-	}
-	return NULL;
-}
-
-/* -errno for a connection that cannot carry on, or 0 */
-static int broken(struct dchan *ch)
-{
-	if (ch->aborted)
-		return -ECONNABORTED;
-	if (ch->dp.state == KMIG_DP_CLOSED)
-		return ch->dp.err_no ? ch->dp.err_no : -EPIPE;
-	return 0;
-}
-
-/* ---- setting up ---- */
-
-static void dchan_free(struct dchan *ch)
-{
-	if (!ch)
-		return;
-	if (ch->hk_live) {
-		ch->hk_stop = true;
-		pthread_join(ch->hk, NULL);
-	}
-	if (ch->dp_live)
-		kmig_dp_fini(&ch->dp);
-	if (ch->port) {
-		kmig_dpdk_port_close(ch->port);
-		kmig_dpdk_eal_release();
-	}
-	pthread_mutex_destroy(&ch->lk);
-	free(ch);
-}
-
-/* a channel around @port (which it now owns); 0 or -errno with @err */
-static int dchan_new(struct dchan **out, const struct kmig_dpdk_opts *o,
-		     struct kmig_dpdk_port *port, char *err, size_t n)
-{
-	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(port);
-	struct dchan *ch = calloc(1, sizeof(*ch));
-	struct kmig_dp_cfg cfg = {
-		.max_payload = pi->max_payload, .rx_window = pi->window, .tx_slots = TX_SLOTS,
-		.staging = STAGING, .pieces = PIECES, .timeout_us = o->timeout_ms * 1000ull,
-		.syn_timeout_us = o->connect_ms * 1000ull, .release = kmig_dpdk_port_free,
-		/* memif's shared memory cannot corrupt a frame: the engine's sums suffice */
-		.hdr_sum = o->csum == 1 || (o->csum == -1 && !strcmp(pi->driver, "net_memif")),
-	};
-	int ret;
-
-	*out = NULL;
-	if (!ch) {
-		kmig_dpdk_port_close(port);
-		kmig_dpdk_eal_release();
-		snprintf(err, n, "dpdk: out of memory");
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&ch->lk, NULL);
-	ch->o = *o;
-	ch->port = port;
-	memcpy(ch->peer, o->peer, 6);
-	ret = kmig_dp_init(&ch->dp, &cfg, random_id());
-	if (ret) {
-		snprintf(err, n, "dpdk: cannot set up the connection: %s", strerror(-ret));
-		dchan_free(ch);
-		return ret;
-	}
-	ch->dp_live = true;
-	/* staging bytes go by reference too, except where the port linearizes */
-	ret = kmig_dpdk_port_add_region(port, ch->dp.stg, STAGING, false, err, n);
-	if (ret) {
-		dchan_free(ch);
-		return ret;
-	}
-	*out = ch;
-	return 0;
-}
-
-static int start_hk(struct dchan *ch, char *err, size_t n)
-{
-	int ret = -pthread_create(&ch->hk, NULL, housekeeping, ch);
-
-	if (ret) {
-		snprintf(err, n, "dpdk: cannot start the channel's thread: %s", strerror(-ret));
-		return ret;
-	}
-	ch->hk_live = true;
-	return 0;
-}
 
 static void opened(struct kmig_chan *c, struct dchan *ch, const char *role)
 {
@@ -335,39 +87,39 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 	unsigned int spins = 0;
 	int ret = prepare(u, &o, err, n);
 
-	uint64_t t0 = now_us(), t1, t2;
+	uint64_t t0 = kmig_dchan_now_us(), t1, t2;
 
 	if (!ret)
 		ret = open_port(&o, &port, false, err, n);
 	if (ret)
 		return ret;
-	ret = dchan_new(&ch, &o, port, err, n);
+	ret = kmig_dchan_new(&ch, &o, port, err, n);
 	if (ret)
 		return ret;
-	t1 = now_us();
-	deadline = now_us() + o.connect_ms * 1000ull;
+	t1 = kmig_dchan_now_us();
+	deadline = kmig_dchan_now_us() + o.connect_ms * 1000ull;
 	/* a memif client connects when it starts: wait for its server */
 	while ((ret = kmig_dpdk_port_start(port, err, n)) == -EAGAIN) {
 		struct timespec ts = { 0, 20000000 };
 
-		if ((cancel && *cancel) || now_us() > deadline)
+		if ((cancel && *cancel) || kmig_dchan_now_us() > deadline)
 			break;
 		nanosleep(&ts, NULL);
 	}
 	if (ret == -EAGAIN)
 		snprintf(err, n, "dpdk: the memif server of %s did not appear within %u ms",
 			 o.dev_name, o.connect_ms);
-	t2 = now_us();
+	t2 = kmig_dchan_now_us();
 	pthread_mutex_lock(&ch->lk);
 	if (!ret)
-		kmig_dp_connect(&ch->dp, now_us());
+		kmig_dp_connect(&ch->dp, kmig_dchan_now_us());
 	while (!ret && ch->dp.state == KMIG_DP_SYN_SENT) {
 		if (cancel && *cancel) {
 			ret = -ECANCELED;
 			break;
 		}
-		if (!progress(ch))
-			ch->sleeps += wait_step(&ch->lk, &spins);
+		if (!kmig_dchan_progress(ch))
+			ch->sleeps += kmig_dchan_wait(&ch->lk, &spins);
 	}
 	if (!ret && ch->dp.state != KMIG_DP_OPEN) {
 		ret = ch->dp.err_no ? ch->dp.err_no : -ECONNREFUSED;
@@ -376,14 +128,14 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 	ch->logged = true;	/* the caller reports a failed connect */
 	pthread_mutex_unlock(&ch->lk);
 	if (!ret)
-		ret = start_hk(ch, err, n);
+		ret = kmig_dchan_start_hk(ch, err, n);
 	if (ret) {
-		dchan_free(ch);
+		kmig_dchan_free(ch);
 		return ret;
 	}
 	ch->logged = false;
 	kmig_log(KMIG_LOG_DEBUG, "dpdk", "connect: port %.1f ms, start %.1f ms, handshake %.1f ms",
-		 (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3, (double)(now_us() - t2) / 1e3);
+		 (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3, (double)(kmig_dchan_now_us() - t2) / 1e3);
 	opened(c, ch, "source");
 	return 0;
 }
@@ -433,14 +185,14 @@ static int try_syn(struct dlisten *dl, struct rte_mbuf *m, struct dchan **out, c
 	int ret = 0;
 
 	if (pl && h.type == KMIG_DP_SYN && !h.conn && !kmig_dp_parse_syn(&h, pl, &syn)) {
-		ret = dchan_new(&ch, &dl->o, dl->port, err, n);
+		ret = kmig_dchan_new(&ch, &dl->o, dl->port, err, n);
 		dl->port = NULL;	/* the channel owns it now, even when that failed */
 		if (!ret) {
 			memcpy(ch->peer, f + 6, 6);
-			ret = kmig_dp_accept(&ch->dp, &h, pl, now_us());
+			ret = kmig_dp_accept(&ch->dp, &h, pl, kmig_dchan_now_us());
 			if (ret) {
 				snprintf(err, n, "dpdk: bad SYN");
-				dchan_free(ch);
+				kmig_dchan_free(ch);
 			} else {
 				*out = ch;
 			}
@@ -457,7 +209,7 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 {
 	struct dlisten *dl = l->priv;
 	struct dchan *ch = NULL;
-	uint64_t end = timeout_ms < 0 ? UINT64_MAX : now_us() + (uint64_t)timeout_ms * 1000;
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : kmig_dchan_now_us() + (uint64_t)timeout_ms * 1000;
 	unsigned int spins = 0;
 	int ret = 0;
 
@@ -476,7 +228,7 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 			ret = -ECANCELED;
 			break;
 		}
-		if (now_us() > end) {
+		if (kmig_dchan_now_us() > end) {
 			snprintf(err, n, "no connection within %d ms", timeout_ms);
 			ret = -ETIMEDOUT;
 			break;
@@ -497,18 +249,18 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 				rte_pktmbuf_free(dl->rx[i]);
 		}
 		if (!k && !ch && !ret)
-			wait_step(&dl->lk, &spins);
+			kmig_dchan_wait(&dl->lk, &spins);
 	}
 	pthread_mutex_unlock(&dl->lk);
 	if (!ret)
-		ret = start_hk(ch, err, n);
+		ret = kmig_dchan_start_hk(ch, err, n);
 	if (ret) {
-		dchan_free(ch);
+		kmig_dchan_free(ch);
 		return ret;
 	}
 	/* the SYNACK goes at once */
 	pthread_mutex_lock(&ch->lk);
-	progress(ch);
+	kmig_dchan_progress(ch);
 	pthread_mutex_unlock(&ch->lk);
 	opened(c, ch, "destination");
 	return 0;
@@ -556,7 +308,7 @@ static int put_copy(struct dchan *ch, const uint8_t *p, uint32_t len, unsigned i
 {
 	while (len) {
 		uint32_t k = kmig_dp_put_copy(&ch->dp, p, len);
-		int ret = broken(ch);
+		int ret = kmig_dchan_broken(ch);
 
 		if (ret)
 			return ret;
@@ -564,9 +316,9 @@ static int put_copy(struct dchan *ch, const uint8_t *p, uint32_t len, unsigned i
 		len -= k;
 		ch->queued += k;
 		if (len) {
-			progress(ch);
+			kmig_dchan_progress(ch);
 			if (!kmig_dp_stg_room(&ch->dp))
-				ch->sleeps += wait_step(&ch->lk, spins);
+				ch->sleeps += kmig_dchan_wait(&ch->lk, spins);
 		}
 	}
 	return 0;
@@ -595,10 +347,10 @@ static long dpdk_send(struct kmig_chan *c, const struct kmig_tx *tx, unsigned in
 		 * The wait counts as waiting until room opens, whatever else the
 		 * rounds do (acknowledgements alone would keep it spinning).
 		 */
-		while (!(ret = broken(ch)) && !room(ch)) {
-			progress(ch);
+		while (!(ret = kmig_dchan_broken(ch)) && !room(ch)) {
+			kmig_dchan_progress(ch);
 			if (!room(ch))
-				ch->sleeps += wait_step(&ch->lk, &spins);
+				ch->sleeps += kmig_dchan_wait(&ch->lk, &spins);
 		}
 		spins = 0;
 		if (!ret && t->hdr)
@@ -615,7 +367,7 @@ static long dpdk_send(struct kmig_chan *c, const struct kmig_tx *tx, unsigned in
 		taken++;
 	}
 	/* out with it, as far as the windows allow */
-	while (!broken(ch) && progress(ch) >= ch->o.burst)
+	while (!kmig_dchan_broken(ch) && kmig_dchan_progress(ch) >= ch->o.burst)
 		;
 	pthread_mutex_unlock(&ch->lk);
 	return taken ? (long)taken : ret;
@@ -642,14 +394,14 @@ static int dpdk_read(struct kmig_chan *c, void *buf, size_t n)
 			ret = -ECONNRESET;
 			break;
 		}
-		if (ch->rd_aborted || (ret = broken(ch))) {
+		if (ch->rd_aborted || (ret = kmig_dchan_broken(ch))) {
 			ret = ret ? ret : -ECONNABORTED;
 			break;
 		}
 		/* the reader waits for bytes, not for activity (acknowledgements flow meanwhile) */
-		progress(ch);
+		kmig_dchan_progress(ch);
 		if (!kmig_dp_readable(&ch->dp) && !kmig_dp_eof(&ch->dp))
-			ch->sleeps += wait_step(&ch->lk, &spins);
+			ch->sleeps += kmig_dchan_wait(&ch->lk, &spins);
 	}
 	c->bytes_in += got;
 	pthread_mutex_unlock(&ch->lk);
@@ -665,7 +417,7 @@ static void dpdk_end_write(struct kmig_chan *c)
 	kmig_dpdk_thread_enter();
 	pthread_mutex_lock(&ch->lk);
 	kmig_dp_end(&ch->dp);
-	progress(ch);
+	kmig_dchan_progress(ch);
 	pthread_mutex_unlock(&ch->lk);
 }
 
@@ -707,38 +459,6 @@ static int dpdk_register_mem(struct kmig_chan *c, void *base, size_t len, char *
 }
 
 /* the channel's counters, one key=value line (the e2e tests read it) */
-static void log_stats(struct dchan *ch)
-{
-	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(ch->port);
-	const struct kmig_dpdk_port_stats *ps = kmig_dpdk_port_stats(ch->port);
-	const struct kmig_dp_stats *s = &ch->dp.st;
-	char tx[16], rx[16], drops[256];
-	size_t k = 0;
-
-	for (int i = 0; i < KMIG_DP_DROP_MAX; i++)
-		k += (size_t)snprintf(drops + k, sizeof(drops) - k, " drop_%s=%llu",
-				      kmig_dp_drop_name((enum kmig_dp_drop)i),
-				      (unsigned long long)s->drops[i]);
-	snprintf(tx, sizeof(tx), pi->pmd_tx_copies == ~0u ? "?" : "%u", pi->pmd_tx_copies);
-	snprintf(rx, sizeof(rx), pi->pmd_rx_copies == ~0u ? "?" : "%u", pi->pmd_rx_copies);
-	/* kmig's own copies on sending, per page: linearized frames copy pages, else none */
-	kmig_log(KMIG_LOG_INFO, "dpdk", "channel closed dev=%s driver=%s frames_out=%llu "
-		 "data_out=%llu rtx=%llu timeouts=%llu fast_rtx=%llu probes=%llu bytes_out=%llu "
-		 "ref_bytes=%llu "
-		 "frames_in=%llu bytes_in=%llu ooo_in=%llu%s tx_dropped=%llu "
-		 "copies_kmig_tx=%s copies_pmd_tx=%s copies_pmd_rx=%s copies_kmig_rx=1 "
-		 "inj_lost=%llu inj_dup=%llu inj_reordered=%llu waits_sleep=%llu", ch->o.dev_name,
-		 pi->driver, (unsigned long long)s->frames_out, (unsigned long long)s->data_out,
-		 (unsigned long long)s->rtx, (unsigned long long)s->timeouts,
-		 (unsigned long long)s->fast_rtx, (unsigned long long)s->probes,
-		 (unsigned long long)s->bytes_out,
-		 (unsigned long long)s->zc_bytes, (unsigned long long)s->frames_in,
-		 (unsigned long long)s->bytes_in, (unsigned long long)s->ooo_in, drops,
-		 (unsigned long long)ps->tx_dropped, pi->linearize ? "1" : "0", tx, rx,
-		 (unsigned long long)ps->inj_lost, (unsigned long long)ps->inj_dup,
-		 (unsigned long long)ps->inj_reordered, (unsigned long long)ch->sleeps);
-}
-
 static int dpdk_close(struct kmig_chan *c)
 {
 	struct dchan *ch = c->priv;
@@ -751,19 +471,19 @@ static int dpdk_close(struct kmig_chan *c)
 	ch->closing = true;
 	/* what was sent last (an error text, RESUMED) must still arrive */
 	if (!ch->aborted && ch->dp.state == KMIG_DP_OPEN) {
-		uint64_t end = now_us() + LINGER_US;
+		uint64_t end = kmig_dchan_now_us() + LINGER_US;
 
-		while (!kmig_dp_tx_done(&ch->dp) && ch->dp.state == KMIG_DP_OPEN && now_us() < end)
-			if (!progress(ch))
-				ch->sleeps += wait_step(&ch->lk, &spins);
+		while (!kmig_dp_tx_done(&ch->dp) && ch->dp.state == KMIG_DP_OPEN && kmig_dchan_now_us() < end)
+			if (!kmig_dchan_progress(ch))
+				ch->sleeps += kmig_dchan_wait(&ch->lk, &spins);
 	}
 	ch->aborted = true;
 	ch->reset_done = true;
 	kmig_dp_reset(&ch->dp, -ECONNABORTED, "the channel was closed");
-	progress(ch);
+	kmig_dchan_progress(ch);
 	pthread_mutex_unlock(&ch->lk);
-	log_stats(ch);
-	dchan_free(ch);
+	kmig_dchan_log_stats(ch);
+	kmig_dchan_free(ch);
 	c->priv = NULL;
 	return 0;
 }
