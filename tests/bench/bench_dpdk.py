@@ -249,6 +249,18 @@ def table(res):
     return out
 
 
+def main_rows(binpath, rounds=3):
+    """bench.py's entry: runs the rows, prints the table; returns the results (or the reason
+    they were skipped)."""
+    why = unavailable(binpath)
+    if why:
+        print("dpdk channel rows skipped: %s" % why)
+        return {"skipped": why}
+    res = rows(binpath, rounds)
+    print("\n".join(table(res)))
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build")

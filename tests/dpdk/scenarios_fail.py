@@ -82,6 +82,22 @@ def f2_killed(t, h):
     again(t, h, label, src, sdg, "128M")
 
 
+def f2b_killed_source(t, h):
+    """The source's kmigd dies mid-migration: the destination fails and does not start."""
+    src, dst, sdg, ddg = start_pair(h, "f2b", "128M", rate=3000)
+    su, du = memif_uris(h, "f2b")
+    go(src, dst, su, du, bandwidth=16 * MiB)
+    src.wait_status("active", 10)
+    time.sleep(1.0)
+    src.signal(signal.SIGKILL)
+    label = "dpdk killed source"
+    dst_not_started(t, label, dst, ddg, timeout=15)
+    q = dst.query()
+    t.ok("Connection" in q.get("error-desc", "") or "ended early" in q.get("error-desc", ""),
+         "%s: the destination says why: %s" % (label, q.get("error-desc", "")[:120]),
+         json.dumps(q))
+
+
 def f3_stops_acking(t, h):
     """A destination frozen with SIGSTOP: its port stays up, only acknowledgements stop."""
     src, dst, sdg, ddg = start_pair(h, "f3", "128M", rate=3000)

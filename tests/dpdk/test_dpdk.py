@@ -4,7 +4,8 @@
 af_xdp PMDs).  Real migrations between two kmigd over memif (zero-copy destination), over
 af_packet on a veth pair between two namespaces it creates (MTU 9000 and 1500), over af_xdp
 where it loads, with 1 % loss, reordering and duplication injected, with EAL on hugepages; a
-cancel, a killed destination, a destination that stops acknowledging, and a hostile source.
+cancel, a killed destination or source, a destination that stops acknowledging, and a hostile
+source.
 
     python3 tests/dpdk/test_dpdk.py --build build [-k NAME]...
 
@@ -44,6 +45,7 @@ SCENARIOS = [
     ("huge", "EAL on hugepages", sd.m6_hugepages),
     ("cancel", "cancel", sf.f1_cancel),
     ("killed", "killed destination", sf.f2_killed),
+    ("killedsrc", "killed source", sf.f2b_killed_source),
     ("stopped", "destination stops acknowledging", sf.f3_stops_acking),
     ("hostile", "hostile source", sf.f4_hostile_source),
 ]
