@@ -78,6 +78,7 @@ QMP_SRC   += userspace/qmp/qmp_dirtyrate.c userspace/dirtyrate/dirtyrate.c \
 CLI_SRC   += userspace/cli/dirtyrate_cmd.c userspace/cli/dr_render.c
 CFLAGS    += -Iuserspace/dirtyrate
 include bpf/bpf.mk
+include userspace/xport/dpdk.mk
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(UTIL_SRC) $(QMP_SRC) $(ENGINE_SRC) $(XPORT_SRC) $(TRACK_SRC) $(AGENT_SRC) \

@@ -16,6 +16,8 @@ PKGS="$PKGS llvm bpftool libbpf-dev"
 # cpio for the test guests
 PKGS="$PKGS linux-headers-amd64 linux-headers-6.12-amd64 linux-source-6.1 flex bison bc \
 	qemu-system-x86 busybox-static cpio"
+# the dpdk: channel (userspace/xport/dpdk.mk): DPDK 22.11 with its memif, af_packet, af_xdp PMDs
+PKGS="$PKGS libdpdk-dev"
 # make bench also compares against QEMU's own migration
 [ -n "${KMIG_DEPS_BENCH:-}" ] && PKGS="$PKGS qemu-system-x86"
 missing=""

@@ -30,6 +30,7 @@ def suites(build):
     yield "cli", [sys.executable, "tests/qmp/test_cli.py", "--build", build]
     yield "e2e", [sys.executable, "tests/e2e/test_migration.py", "--build", build]
     yield "bpf", [sys.executable, "tests/bpf/run.py", "--build", build]
+    yield "dpdk", [sys.executable, "tests/dpdk/test_dpdk.py", "--build", build]
 
 
 def run_suite(label, cmd, env, timeout, failures):

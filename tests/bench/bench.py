@@ -16,6 +16,8 @@ measured in the same run (absolute numbers on a shared VM mean little).
 6. Codecs: zlib and zstd encode / decode speed against memcpy (kmig-codecbench).
 7. Auto-converge: a workload dirtying twice what the link drains, with and
    without auto-converge and the downtime guarantee (bench_converge.py).
+8. The dpdk: channel: 1 GiB idle and dirtying over memif, af_packet and kmig's
+   TCP, with QEMU's TCP (bench_dpdk.py; root and DPDK only).
 
 This is a benchmark, not a test: it asserts nothing but that every
 migration completed and verified.  Output: a table, and a JSON summary line.
@@ -39,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_baseline  # noqa: E402
 import bench_bpf  # noqa: E402  (3. the uffd-wp and bpf dirty trackers, issue 9)
 import bench_converge  # noqa: E402  (5-7. compression, codecs, auto-converge)
+import bench_dpdk  # noqa: E402  (8. the dpdk: channel, issue 10)
 
 
 class Pair:
@@ -264,6 +267,7 @@ def main():
               f"= {c['decode_vs_memcpy']:.3f}x memcpy, {c['ratio']:.2f}x smaller")
     conv = bench_converge.converge_rows(Pair, binpath)
     trackers = bench_bpf.run(args.build)
+    dpdk = bench_dpdk.main_rows(binpath)
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
                       "trackers": trackers,
                       "ratio": round(ratio, 3),
@@ -271,7 +275,7 @@ def main():
                       "multifd": {str(n): [round(x, 3) for x in v] for n, v in mrows.items()},
                       "compression": [[lbl, round(r, 3), round(rr, 3), round(w), round(wr, 3)]
                                       for lbl, r, rr, w, wr in crows],
-                      "codecs": codecs, "converge": conv,
+                      "codecs": codecs, "converge": conv, "dpdk": dpdk,
                       "downtime_within": within,
                       "downtime_runs": len(downs), "downtimes_ms": downs,
                       "guarantee_downtimes_ms": gdowns, "guarantee_within": gwithin}))

@@ -139,7 +139,12 @@ static int open_chan(struct kmig_src *s, unsigned int id)
 	c->id = id;
 	kmig_mig_publish_chan(s->m, c);
 	s->nchans = id + 1;
-	return 0;
+	/* a zero-copy channel sends pages from the blocks by reference */
+	for (unsigned int i = 0; i < s->wl->nblocks && !ret; i++)
+		if (s->wl->blocks[i].map)
+			ret = kmig_chan_register_mem(c, s->wl->blocks[i].map,
+						     s->wl->blocks[i].size, err, sizeof(err));
+	return ret ? kmig_src_fail(s, ret, "%s", err) : 0;
 }
 
 static int send_raw(struct kmig_src *s, struct kmig_chan *c, const void *p, size_t len)

@@ -18,6 +18,7 @@
 #include "qmp_server.h"
 #include "throttle_cgroup.h"
 #include "wl_server.h"
+#include "xport.h"
 
 static struct kmig_loop *g_loop;	/* only for the signal handler */
 
@@ -77,12 +78,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmigd --qmp PATH [--workload PATH] [--qmp-tcp HOST:PORT]\n"
-		"             [--incoming defer|URI] [-v]\n"
+		"             [--incoming defer|URI] [--dpdk EAL-OPTIONS] [-v]\n"
 		"  --qmp PATH          QMP unix socket (created mode 0600)\n"
 		"  --workload PATH     socket workloads (libkmig) register on (mode 0600)\n"
 		"  --qmp-tcp HOST:PORT also serve QMP on TCP (keep it on loopback)\n"
 		"  --incoming defer    wait for migrate-incoming (destination)\n"
 		"  --incoming URI      listen for a migration at URI at start-up\n"
+		"  --dpdk OPTIONS      start DPDK now, e.g. prefix=kmig1,mem=512,lcore=1 (else the\n"
+		"                      first dpdk: URI starts it)\n"
 		"  -v, --verbose       debug logging\n");
 }
 
@@ -132,11 +135,13 @@ int main(int argc, char **argv)
 		{ "qmp-tcp", required_argument, NULL, 't' },
 		{ "workload", required_argument, NULL, 'w' },
 		{ "incoming", required_argument, NULL, 'i' },
+		{ "dpdk", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *qmp_path = NULL, *qmp_tcp = NULL, *incoming = NULL, *wl_path = NULL;
+	const char *dpdk = NULL;
 	struct kmigd d = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	int c, ret = 1;
@@ -147,6 +152,7 @@ int main(int argc, char **argv)
 		case 't': qmp_tcp = optarg; break;
 		case 'w': wl_path = optarg; break;
 		case 'i': incoming = optarg; break;
+		case 'd': dpdk = optarg; break;
 		case 'v': kmig_log_max = KMIG_LOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -176,6 +182,14 @@ int main(int argc, char **argv)
 	if (wl_path && !(d.wls = kmig_wl_server_new(d.loop, d.mig, wl_path))) {
 		fprintf(stderr, "kmigd: cannot open the workload socket (see above)\n");
 		goto out;
+	}
+	if (dpdk) {
+		char err[512];
+
+		if (kmig_chan_dpdk_prestart(dpdk, err, sizeof(err))) {
+			fprintf(stderr, "kmigd: --dpdk %s: %s\n", dpdk, err);
+			goto out;
+		}
 	}
 	if (incoming && strcmp(incoming, "defer") && incoming_now(&d, incoming))
 		goto out;

@@ -3,11 +3,13 @@
  * uri.c: parses migration URIs (see uri.h) with QEMU's error texts:
  * "Parameter 'uri' expects a valid migration protocol" for an unknown
  * scheme, "error parsing address '...'" for a tcp address without a port.
+ * dpdk: options are checked here too (dpdk_opts.c), DPDK or not.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dpdk_opts.h"
 #include "uri.h"
 #include "xport.h"
 
@@ -21,6 +23,7 @@ static const struct {
 	{ "exec:", KMIG_URI_EXEC, &kmig_chan_exec_ops },
 	{ "fd:", KMIG_URI_FD, &kmig_chan_fd_ops },
 	{ "file:", KMIG_URI_FILE, &kmig_chan_file_ops },
+	{ "dpdk:", KMIG_URI_DPDK, &kmig_chan_dpdk_ops },
 };
 
 static int parse_inet(const char *a, struct kmig_uri *u, char *err, size_t n)
@@ -71,6 +74,15 @@ int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, char *er
 		u->ops = schemes[i].ops;
 		if (u->kind == KMIG_URI_TCP)
 			return parse_inet(rest, u, err, n);
+		if (u->kind == KMIG_URI_DPDK) {
+			struct kmig_dpdk_opts o;
+			int ret = kmig_dpdk_opts_parse(rest, &o, err, n);
+
+			/* the back end parses the options again when it opens */
+			if (!ret)
+				snprintf(u->path, sizeof(u->path), "%s", rest);
+			return ret;
+		}
 		if (!*rest || strlen(rest) >= sizeof(u->path)) {
 			snprintf(err, n, "Parameter 'uri' expects a non-empty %.*s path of at most "
 				 "%zu bytes", (int)(len - 1), s, sizeof(u->path) - 1);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * uri.h: migration URIs as QEMU spells them: tcp:HOST:PORT, unix:PATH,
- * exec:CMD, fd:NAME, file:PATH; each scheme names a channel back end
- * (xport.h).  Parsing only, with QEMU's error texts; opening is the back
- * end's.  No QMP types here: errors are plain text.
+ * exec:CMD, fd:NAME, file:PATH, and kmig's dpdk:OPTIONS (dpdk_opts.h); each
+ * scheme names a channel back end (xport.h).  Parsing only, with QEMU's
+ * error texts; opening is the back end's.  No QMP types here: errors are
+ * plain text.
  */
 #ifndef KMIG_URI_H
 #define KMIG_URI_H
@@ -11,7 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum kmig_uri_kind { KMIG_URI_TCP, KMIG_URI_UNIX, KMIG_URI_EXEC, KMIG_URI_FD, KMIG_URI_FILE };
+enum kmig_uri_kind { KMIG_URI_TCP, KMIG_URI_UNIX, KMIG_URI_EXEC, KMIG_URI_FD, KMIG_URI_FILE,
+		      KMIG_URI_DPDK };
 
 struct kmig_chan_ops;
 
@@ -21,7 +23,8 @@ struct kmig_chan_ops;
  * @ops:  the channel back end serving it
  * @host: tcp host (brackets of an IPv6 literal removed)
  * @port: tcp port, as text (service names allowed, as getaddrinfo takes them)
- * @path: unix socket path, file path, exec command line or fd name
+ * @path: unix socket path, file path, exec command line, fd name or the
+ *        options of a dpdk: URI
  * @fd:   fd: the descriptor the name stood for (the QMP layer fills it in;
  *        the channel then owns it), else -1
  */

@@ -100,6 +100,12 @@ struct kmig_listener {
  *           channel stays readable)
  * @abort_read: optional: make a blocked and later read fail promptly, the
  *           channel staying writable (a destination that must still answer)
+ * @register_mem: optional (NULL: nothing to do): source, migration thread,
+ *           once per RAM block right after connect: @len bytes at @base
+ *           stay mapped until close.  The channel may then send payloads
+ *           that lie inside them by reference, completing them at once, and
+ *           read them again until close (a frame sent again re-reads the
+ *           page).  0, or -errno with @err.
  * @abort:   make blocked and later I/O fail promptly (cancel; any thread)
  * @close:   release everything; accepts a half-opened channel.  Returns 0,
  *           or -EIO when the far end reported failure (an exec: command
@@ -120,6 +126,7 @@ struct kmig_chan_ops {
 	int (*read)(struct kmig_chan *c, void *buf, size_t n);
 	void (*end_write)(struct kmig_chan *c);
 	void (*abort_read)(struct kmig_chan *c);
+	int (*register_mem)(struct kmig_chan *c, void *base, size_t len, char *err, size_t n);
 	void (*abort)(struct kmig_chan *c);
 	int (*close)(struct kmig_chan *c);
 };
@@ -129,6 +136,13 @@ extern const struct kmig_chan_ops kmig_chan_unix_ops;
 extern const struct kmig_chan_ops kmig_chan_exec_ops;
 extern const struct kmig_chan_ops kmig_chan_fd_ops;
 extern const struct kmig_chan_ops kmig_chan_file_ops;
+extern const struct kmig_chan_ops kmig_chan_dpdk_ops;
+/*
+ * kmigd --dpdk OPTIONS: starts DPDK's EAL now (lcore=, mem=, huge=,
+ * huge-dir=, prefix=, eal= as in a dpdk: URI), so no migration's setup
+ * waits for it.  0, or -errno with @err.
+ */
+int kmig_chan_dpdk_prestart(const char *opts, char *err, size_t n);
 
 /* ---- helpers over the ops (xport.c) ---- */
 
@@ -164,6 +178,13 @@ int kmig_chan_send_rec(struct kmig_chan *c, struct kmig_wire_rec *r, const void 
 static inline int kmig_chan_read(struct kmig_chan *c, void *buf, size_t n)
 {
 	return c->ops->read(c, buf, n);
+}
+
+/* ops->register_mem where the back end has it (else 0: nothing to do) */
+static inline int kmig_chan_register_mem(struct kmig_chan *c, void *base, size_t len, char *err,
+					 size_t n)
+{
+	return c->ops->register_mem ? c->ops->register_mem(c, base, len, err, n) : 0;
 }
 
 /* tells the far side no more data comes, where the back end can */

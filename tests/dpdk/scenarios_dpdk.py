@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""scenarios_dpdk.py: the dpdk suite's scenarios.  Each starts two kmigd (EAL started by
+kmigd --dpdk), their kmig-dirtygen workloads and a dpdk: migration between them, over memif
+(both agents on this host) or af_packet / af_xdp on a veth pair between two namespaces the
+scenario creates.  Completed migrations are checked page by page (the e2e suite's check);
+failed ones prove the source intact by migrating it again."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from dpdk_harness import HERE, chan_lines
+from harness import Fail, wait_until
+from steps import (MiB, check_completed, check_source_alive, fresh_dst, listen, migrate, must,
+                   start_pair)
+
+
+def kv(line):
+    """The key=value pairs of one kmigd log line."""
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+def closed_stats(agent):
+    """key=value counters of the agent's last closed dpdk channel ({} if none)."""
+    _, closed = chan_lines(agent)
+    return kv(closed[-1]) if closed else {}
+
+
+def opened_info(agent):
+    opened, _ = chan_lines(agent)
+    return kv(opened[-1]) if opened else {}
+
+
+def memif_uris(h, tag, src_extra="", dst_extra="", zero_copy=True):
+    """The recommended memif pair: the source serves (it copies pages into the ring), the
+    destination is the zero-copy client (it reads them where the source put them)."""
+    sock = h.path(tag + ".memif")
+    src = "dpdk:vdev=net_memif0,role=server,socket=%s%s" % (sock, src_extra)
+    dst = "dpdk:vdev=net_memif0,role=client,socket=%s%s%s" % (
+        sock, ",zero-copy=yes" if zero_copy else "", dst_extra)
+    return src, dst
+
+
+def go(src, dst, src_uri, dst_uri, bandwidth=0):
+    """migrate-incoming on the destination, then migrate on the source."""
+    dst.cmd("migrate-incoming", {"uri": dst_uri})
+    migrate(src, src_uri, bandwidth)
+
+
+def copies_diag(t, label, src, dst):
+    s, d = closed_stats(src), closed_stats(dst)
+    t.diag("%s: copies per page: kmig on send %s, PMD on send %s, PMD on receive %s, kmig on "
+           "receive %s; frames %s out, %s sent again, %s by reference" % (
+               label, s.get("copies_kmig_tx"), s.get("copies_pmd_tx"),
+               d.get("copies_pmd_rx"), d.get("copies_kmig_rx"), s.get("data_out"),
+               s.get("rtx"), s.get("ref_bytes")))
+    return s, d
+
+
+# ---- completed migrations ---------------------------------------------------------------
+
+def m1_memif(t, h):
+    """memif, zero-copy destination, dirtying workload."""
+    src, dst, sdg, ddg = start_pair(h, "m1", "256M", rate=5000)
+    su, du = memif_uris(h, "m1")
+    go(src, dst, su, du)
+    label = "memif zero-copy: dirtying 256M rate 5000"
+    info = check_completed(t, label, src, dst, sdg, ddg)
+    s, d = copies_diag(t, label, src, dst)
+    t.ok(info.get("x-kmig-transport") == "dpdk", "%s: x-kmig-transport is dpdk" % label,
+         json.dumps(info))
+    so, do = opened_info(src), opened_info(dst)
+    t.ok(so.get("pages") == "by-reference" and s.get("copies_kmig_tx") == "0" and
+         int(s.get("ref_bytes", 0)) >= 256 * MiB * 0.9,
+         "%s: pages left the source by reference, kmig copied none on send (%s bytes by "
+         "reference)" % (label, s.get("ref_bytes")), "%s\n%s" % (so, s))
+    t.ok(do.get("driver") == "net_memif" and d.get("copies_pmd_rx") == "0",
+         "%s: the destination received in place (memif zero-copy, PMD copies on receive %s)"
+         % (label, d.get("copies_pmd_rx")), "%s\n%s" % (do, d))
+
+
+def m2_memif_lossy(t, h):
+    """1 % loss, reordering and duplication injected on both receive paths."""
+    src, dst, sdg, ddg = start_pair(h, "m2", "128M", rate=5000)
+    inj = ",x-loss=1,x-reorder=1,x-dup=1,x-seed=%d" % os.getpid()
+    su, du = memif_uris(h, "m2", src_extra=inj + ",csum=full", dst_extra=inj + ",csum=full")
+    go(src, dst, su, du)
+    label = "memif, 1% loss/reorder/duplication both ways"
+    check_completed(t, label, src, dst, sdg, ddg, timeout=90)
+    s, d = closed_stats(src), closed_stats(dst)
+    lost, dup, reo = (int(d.get(k, 0)) for k in ("inj_lost", "inj_dup", "inj_reordered"))
+    t.diag("%s: source: %s timeouts, %s sent again on selective acks; destination: %s "
+           "frames out of order" % (label, s.get("timeouts"), s.get("fast_rtx"), d.get("ooo_in")))
+    t.ok(lost > 100 and dup > 100 and reo > 100 and int(s.get("rtx", 0)) >= lost * 0.5 and
+         int(d.get("drop_duplicate", 0)) > 0,
+         "%s: %d frames lost, %d duplicated, %d reordered at the destination; %s sent again, "
+         "%s duplicates dropped" % (label, lost, dup, reo, s.get("rtx"),
+                                    d.get("drop_duplicate")), "%s\n%s" % (s, d))
+
+
+def injector(h, ns, ifname, seconds):
+    """Frames of other protocols (IPv6 neighbour discovery and MLD use ethertype 0x86dd, ARP
+    0x0806) sent from namespace @ns on @ifname for @seconds, in the background."""
+    code = r"""
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((%r, 0))
+mac = s.getsockname()[4]
+end, n = time.monotonic() + %f, 0
+while time.monotonic() < end:
+    s.send(b"\x33\x33\0\0\0\x01" + mac + b"\x86\xdd" + b"\x60" + b"\0" * 59)
+    s.send(b"\xff" * 6 + mac + b"\x08\x06" + b"\0" * 46)
+    n += 2
+    time.sleep(0.002)
+print(n)
+""" % (ifname, seconds)
+    log = open(h.path("injector.log"), "w")
+    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code],
+                            stdout=log, stderr=log, start_new_session=True)
+
+
+def m3_af_packet(t, h, mtu, size, inject):
+    tag = "a%d" % mtu
+    ns_a, ns_b, va, vb = h.veth(tag[:3], mtu)
+    src, dst, sdg, ddg = start_pair(h, tag, size, src_ns=ns_a, dst_ns=ns_b, rate=3000)
+    dst.cmd("migrate-incoming", {"uri": "dpdk:iface=%s" % vb})
+    inj = injector(h, ns_a, va, 3) if inject else None
+    migrate(src, "dpdk:iface=%s" % va, 0)
+    label = "af_packet over veth MTU %d: dirtying %s" % (mtu, size)
+    try:
+        check_completed(t, label, src, dst, sdg, ddg, timeout=90)
+    finally:
+        if inj:
+            try:
+                inj.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(inj.pid, signal.SIGKILL)
+    s, d = copies_diag(t, label, src, dst)
+    so = opened_info(src)
+    want = min(mtu - 80, 16384)     # the MTU less kmig's 80-byte frame header
+    t.ok(so.get("driver") == "net_af_packet" and so.get("payload") == str(want),
+         "%s: %s payload bytes per frame (a page in %s frames)" % (
+             label, so.get("payload"), -(-4096 // int(so.get("payload", 4096)))), str(so))
+    if inject:
+        t.ok(int(d.get("drop_foreign", 0)) > 20,
+             "%s: the destination ignored %s frames of other protocols (IPv6, ARP) that "
+             "arrived on its port meanwhile" % (label, d.get("drop_foreign")), str(d))
+
+
+def m3_af_packet_9000(t, h):
+    m3_af_packet(t, h, 9000, "128M", inject=True)
+
+
+def m4_af_packet_1500(t, h):
+    m3_af_packet(t, h, 1500, "64M", inject=False)
+
+
+def m5_af_xdp(t, h):
+    """af_xdp on a veth (native XDP, copy sockets): where it loads."""
+    ns_a, ns_b, va, vb = h.veth("x", 3000)
+    src, dst, sdg, ddg = start_pair(h, "m5", "64M", src_ns=ns_a, dst_ns=ns_b, idle=True)
+    args = "start_queue=0,queue_count=1,force_copy=1"
+    r = dst.request("migrate-incoming", {"uri": "dpdk:vdev=net_af_xdp0,iface=%s,%s" % (vb, args)})
+    if "error" in r:
+        t.skip("af_xdp on veth", "the af_xdp port did not come up here: %s"
+               % r["error"].get("desc", "")[:200])
+        return
+    migrate(src, "dpdk:vdev=net_af_xdp0,iface=%s,%s" % (va, args))
+    try:
+        info = src.wait_status(("completed", "failed"), 60)
+    except Fail as e:
+        info = {"status": str(e)}
+    if info.get("status") == "failed" and "cannot" in info.get("error-desc", ""):
+        t.skip("af_xdp on veth", "the source's af_xdp port did not come up: %s"
+               % info.get("error-desc", "")[:200])
+        return
+    label = "af_xdp over veth MTU 3000 (1514-byte frames): idle 64M"
+    check_completed(t, label, src, dst, sdg, ddg)
+    s, d = copies_diag(t, label, src, dst)
+    t.diag("%s: %s of %s frames sent again (af_xdp is lossy under CPU contention)" % (
+        label, s.get("rtx"), s.get("data_out")))
+
+
+def m6_hugepages(t, h):
+    """EAL on hugepages (a hugetlbfs of our own) instead of --no-huge."""
+    try:
+        path = h.hugepages(160)
+    except Fail as e:
+        t.skip("memif with EAL on hugepages", str(e))
+        return
+    for name in ("m6-src", "m6-dst"):
+        h.eal[name] = {"huge": 1, "huge-dir": path, "mem": 128}
+    src, dst, sdg, ddg = start_pair(h, "m6", "128M", rate=2000)
+    su, du = memif_uris(h, "m6", zero_copy=False)
+    go(src, dst, su, du)
+    check_completed(t, "memif with EAL on hugepages: dirtying 128M", src, dst, sdg, ddg)
+    t.ok("--iova-mode=va" in src.text() and "--no-huge" not in src.text(),
+         "memif with EAL on hugepages: EAL ran on hugepages", src.text()[-1500:])

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dpdk_port.c: sets up and tears down a DPDK port for the dpdk: channel
+ * (dpdk_port.h; its frames are dpdk_frames.c).  Sizes come from what the
+ * PMD can carry: a memif frame fits one buffer (bsize, 4352 unless the URI
+ * says otherwise; frames spread over several memif descriptors were seen
+ * corrupted), an af_packet frame fits the interface's MTU, an af_xdp one
+ * 1514 bytes, and every rx buffer takes the largest frame the PMD can hand
+ * over (af_packet copies a whole frame into one mbuf without looking at
+ * its size).  The window fits what the receive side buffers.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_memory.h>
+
+#include "dpdk_port_int.h"
+#include "log.h"
+
+static unsigned int pool_seq;
+
+/* the value of KEY= in a devargs string, or 0 */
+static unsigned long devarg_num(const char *devargs, const char *key)
+{
+	const char *p = strstr(devargs, key);
+
+	return p ? strtoul(p + strlen(key), NULL, 0) : 0;
+}
+
+static bool devarg_is(const char *devargs, const char *key, const char *val)
+{
+	const char *p = strstr(devargs, key);
+
+	return p && !strncmp(p + strlen(key), val, strlen(val));
+}
+
+static int iface_mtu(const char *devargs)
+{
+	const char *p = strstr(devargs, "iface=");
+	struct ifreq ifr = { 0 };
+	int fd, mtu = -1;
+
+	if (!p)
+		return -1;
+	p += 6;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%.*s", (int)strcspn(p, ","), p);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr))
+		mtu = ifr.ifr_mtu;
+	if (fd >= 0)
+		close(fd);
+	return mtu;
+}
+
+/* the largest frame (from the Ethernet header on) the port carries, and its rx buffer size */
+static int sizes(struct kmig_dpdk_port *p, const struct kmig_dpdk_opts *o,
+		 const struct rte_eth_dev_info *di, const char *devargs, uint32_t *rx_room,
+		 char *err, size_t n)
+{
+	const char *drv = p->info.driver;
+	long frame;
+
+	if (!strcmp(drv, "net_memif")) {
+		frame = (long)devarg_num(devargs, ",bsize=");
+		*rx_room = (uint32_t)frame;
+	} else if (!strcmp(drv, "net_af_packet") || !strcmp(drv, "net_af_xdp") ||
+		   !strcmp(drv, "net_tap")) {
+		int mtu = iface_mtu(devargs);
+		unsigned long fsz = devarg_num(devargs, ",framesz=");
+
+		if (mtu <= 0) {
+			uint16_t m = 1500;
+
+			rte_eth_dev_get_mtu(p->id, &m);
+			mtu = m;
+		}
+		frame = mtu + KMIG_DP_ETH_LEN;
+		*rx_room = (uint32_t)(fsz > (unsigned long)frame + 4 ? fsz : (unsigned long)frame + 4);
+		/* af_xdp on veth: frames of 3 KB (MTU 3000) never arrived here, 1514-byte ones do */
+		if (!strcmp(drv, "net_af_xdp") && frame > 1514)
+			frame = 1514;
+	} else {
+		uint16_t m = 1500;
+
+		rte_eth_dev_get_mtu(p->id, &m);
+		frame = m + KMIG_DP_ETH_LEN;
+		if (di->max_rx_pktlen && frame > (long)di->max_rx_pktlen)
+			frame = di->max_rx_pktlen;
+		*rx_room = (uint32_t)frame + 4;
+	}
+	if (o->mtu && frame > (long)o->mtu + KMIG_DP_ETH_LEN)
+		frame = o->mtu + KMIG_DP_ETH_LEN;
+	if (frame > (long)(HDR_ROOM + KMIG_DP_MAX_PAYLOAD))
+		frame = HDR_ROOM + KMIG_DP_MAX_PAYLOAD;
+	if (frame < (long)(HDR_ROOM + KMIG_DP_MIN_PAYLOAD)) {
+		snprintf(err, n, "dpdk: %s carries frames of %ld bytes; kmig needs at least %zu "
+			 "(raise the MTU or bsize)", p->name, frame, HDR_ROOM + KMIG_DP_MIN_PAYLOAD);
+		return -EINVAL;
+	}
+	if (*rx_room < frame)
+		*rx_room = (uint32_t)frame;
+	*rx_room = (*rx_room + 63) & ~63u;
+	p->frame_max = (uint32_t)frame;
+	p->info.max_payload = (uint32_t)(frame - HDR_ROOM);
+	return 0;
+}
+
+/* what the PMD (and the kernel behind it) copies per page on each path */
+static void copies(struct kmig_dpdk_port *p)
+{
+	const char *d = p->info.driver;
+
+	if (!strcmp(d, "net_memif")) {
+		p->info.pmd_tx_copies = p->memif_zc ? 0 : 1;	/* into the shared ring buffer */
+		p->info.pmd_rx_copies = p->memif_zc ? 0 : 1;	/* out of it into an mbuf */
+	} else if (!strcmp(d, "net_af_packet")) {
+		p->info.pmd_tx_copies = 1;	/* into the TPACKET ring; the kernel sends from it */
+		p->info.pmd_rx_copies = 2;	/* kernel into the ring, PMD into an mbuf */
+	} else if (!strcmp(d, "net_af_xdp")) {
+		p->info.pmd_tx_copies = 2;	/* into the umem, kernel (copy mode) into an skb */
+		p->info.pmd_rx_copies = 1;	/* kernel into the umem */
+	} else if (!strcmp(d, "net_ring")) {
+		p->info.pmd_tx_copies = p->info.pmd_rx_copies = 0;
+	} else {
+		p->info.pmd_tx_copies = p->info.pmd_rx_copies = ~0u;	/* not known */
+	}
+}
+
+static void touch(struct rte_mempool *mp, void *opaque, struct rte_mempool_memhdr *m,
+		  unsigned int idx)
+{
+	(void)mp;
+	(void)opaque;
+	(void)idx;
+	for (size_t i = 0; i < m->len; i += 4096)
+		((volatile uint8_t *)m->addr)[i] = ((volatile uint8_t *)m->addr)[i];
+}
+
+static struct rte_mempool *pool(const char *what, unsigned int count, uint32_t room)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+
+	snprintf(name, sizeof(name), "kmig-%s-%u", what, __atomic_fetch_add(&pool_seq, 1,
+									     __ATOMIC_RELAXED));
+	return rte_pktmbuf_pool_create(name, count, 256, 0, (uint16_t)(room ? room +
+			RTE_PKTMBUF_HEADROOM : 0), (int)rte_socket_id());
+}
+
+/* replaces the value of ",KEY=" (the first item may lack the comma) in @d; 0 or -E2BIG */
+static int devarg_set(char *d, size_t cap, const char *key, const char *val)
+{
+	char k[32], out[1100];
+	char *at;
+	size_t klen;
+
+	snprintf(k, sizeof(k), ",%s=", key);
+	klen = strlen(k);
+	at = strstr(d, k);
+	if (!at) {
+		if (strlen(d) + klen + strlen(val) >= cap)
+			return -E2BIG;
+		strcat(d, k);
+		strcat(d, val);
+		return 0;
+	}
+	snprintf(out, sizeof(out), "%.*s%s%s%s", (int)(at - d + (long)klen), d, val,
+		 strchr(at + klen, ',') ? "," : "", strchr(at + klen, ',') ?
+		 strchr(at + klen, ',') + 1 : "");
+	if (strlen(out) >= cap)
+		return -E2BIG;
+	strcpy(d, out);
+	return 0;
+}
+
+static const char *devarg_val(const char *d, const char *key, char *buf, size_t n)
+{
+	char k[32];
+	const char *at;
+
+	snprintf(k, sizeof(k), ",%s=", key);
+	at = strstr(d, k);
+	if (!at)
+		return NULL;
+	at += strlen(k);
+	snprintf(buf, n, "%.*s", (int)strcspn(at, ","), at);
+	return buf;
+}
+
+/*
+ * memif's arguments, kmig's way: a socket file rather than an abstract
+ * name, buffers that hold a frame, and two workarounds for DPDK 22.11's
+ * memif.  (1) A server turns a client away ("ID not found") until the
+ * server's port started, and a zero-copy client must not connect twice
+ * (below): so a server listens on a temporary name and the socket gets
+ * its real name only once the port started.  (2) A zero-copy client
+ * closes EAL's own memory file when it connects (memif_connect: "close
+ * memseg file"), so a second zero-copy connection in the same process
+ * would hand its peer a stale descriptor (the peer dies of SIGBUS): only
+ * the first one in a kmigd is zero-copy, later ones copy.
+ */
+static int memif_args(struct kmig_dpdk_port *p, char *d, size_t cap, char *err, size_t n)
+{
+	static bool zc_used;
+	char sock[256], tmp[300];
+	int ret = 0;
+
+	/*
+	 * Buffers just big enough for a page and its headers (4352 bytes), 2048
+	 * of them: the source maps the destination's buffers, and on this VM each
+	 * 4 KiB of them it touches first costs a page fault, so fewer, smaller
+	 * buffers cut the sender's CPU time (by a third at 1 GiB).
+	 */
+	if (!strstr(d, ",bsize="))
+		ret |= devarg_set(d, cap, "bsize", "4352");
+	if (!strstr(d, ",rsize="))
+		ret |= devarg_set(d, cap, "rsize", "11");
+	if (!strstr(d, ",socket-abstract="))
+		ret |= devarg_set(d, cap, "socket-abstract", "no");
+	p->memif_client = devarg_is(d, ",role=", "client");
+	p->memif_zc = p->memif_client && devarg_is(d, ",zero-copy=", "yes");
+	if (p->memif_zc && zc_used) {
+		kmig_log(KMIG_LOG_WARN, "dpdk", "%s: memif zero-copy works once per kmigd with DPDK "
+			 "22.11 (its zero-copy client closes EAL's memory file on connect); this "
+			 "channel uses memif copy mode", p->name);
+		ret |= devarg_set(d, cap, "zero-copy", "no");
+		p->memif_zc = false;
+	}
+	zc_used |= p->memif_zc;
+	if (!p->memif_client && devarg_is(d, ",socket-abstract=", "no")) {
+		if (!devarg_val(d, "socket", sock, sizeof(sock)))
+			snprintf(sock, sizeof(sock), "/run/memif.sock");	/* memif's default */
+		snprintf(p->memif_sock, sizeof(p->memif_sock), "%s", sock);
+		snprintf(tmp, sizeof(tmp), "%s.kmig-%d-%u", sock, (int)getpid(),
+			 __atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
+		if (strlen(tmp) >= 108) {
+			snprintf(err, n, "dpdk: memif socket path '%s' is too long", sock);
+			return -ENAMETOOLONG;
+		}
+		snprintf(p->memif_tmp, sizeof(p->memif_tmp), "%s", tmp);
+		ret |= devarg_set(d, cap, "socket", tmp);
+	}
+	if (ret) {
+		snprintf(err, n, "dpdk: the memif device arguments are too long");
+		return -E2BIG;
+	}
+	return 0;
+}
+
+int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o, bool warm,
+			char *err, size_t n)
+{
+	struct kmig_dpdk_port *p = calloc(1, sizeof(*p));
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info di;
+	char devargs[sizeof(o->devargs) + 32];
+	uint32_t rx_room;
+	int ret;
+
+	*out = NULL;
+	if (!p) {
+		snprintf(err, n, "dpdk: out of memory");
+		return -ENOMEM;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", o->dev_name);
+	snprintf(devargs, sizeof(devargs), "%s", o->devargs);
+	if (!strncmp(o->dev_name, "net_memif", 9) && (ret = memif_args(p, devargs, sizeof(devargs),
+								      err, n))) {
+		free(p);
+		return ret;
+	}
+	if (!rte_eth_dev_get_port_by_name(p->name, &p->id)) {
+		snprintf(err, n, "dpdk: device %s is in use by another channel of this kmigd", p->name);
+		free(p);
+		return -EBUSY;
+	}
+	ret = rte_dev_probe(devargs);
+	if (ret) {
+		snprintf(err, n, "dpdk: cannot create device '%s': %s (see kmigd's log for the "
+			 "driver's words)", devargs, rte_strerror(-ret));
+		free(p);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	p->probed = true;
+	if (rte_eth_dev_get_port_by_name(p->name, &p->id)) {
+		snprintf(err, n, "dpdk: device %s was created but is not an Ethernet port", p->name);
+		ret = -ENODEV;
+		goto fail;
+	}
+	ret = rte_eth_dev_info_get(p->id, &di);
+	if (ret)
+		goto fail_errno;
+	snprintf(p->info.driver, sizeof(p->info.driver), "%s", di.driver_name);
+	p->vdev = !di.device || !strcmp(rte_bus_name(rte_dev_bus(di.device)), "vdev");
+	ret = sizes(p, o, &di, devargs, &rx_room, err, n);
+	if (ret)
+		goto fail;
+	copies(p);
+	p->info.linearize = p->memif_zc || !(di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+	p->info.zero_copy_rx = p->memif_zc;
+	p->burst = o->burst;
+	/* the window fits what the receive side buffers: memif's ring, af_packet's frames */
+	unsigned int ring = o->rxd;
+
+	if (!strcmp(p->info.driver, "net_memif"))
+		ring = 1u << devarg_num(devargs, ",rsize=");
+	else if (!strcmp(p->info.driver, "net_af_packet") && devarg_num(devargs, ",framecnt="))
+		ring = (unsigned int)devarg_num(devargs, ",framecnt=");
+	p->info.window = o->window;
+	if (!p->info.window)
+		for (p->info.window = 16; p->info.window * 2 <= ring / 2 && p->info.window < 4096;)
+			p->info.window *= 2;
+	if (ring < o->rxd)
+		ring = o->rxd;
+	/* af_xdp keeps its fill ring (2048 buffers) stocked from the same pool */
+	if (!strcmp(p->info.driver, "net_af_xdp"))
+		ring += 2048;
+	/*
+	 * A memif server (or af_packet) takes buffers per frame received rather
+	 * than keeping a ring of them: the pool holds the window.  Creating a
+	 * pool touches all of it, and here every 4 KiB touched first costs a
+	 * fault: no more than needed.
+	 */
+	if ((!strcmp(p->info.driver, "net_memif") && !p->memif_client) ||
+	    !strcmp(p->info.driver, "net_af_packet"))
+		ring = 0;
+	p->rx_pool = pool("rx", ring + p->info.window + 2 * o->burst + 512, rx_room);
+	/* header mbufs hold the whole frame only where frames are copied into one */
+	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :
+			   (uint32_t)(HDR_ROOM + 2 * INLINE_MAX));
+	p->ext_pool = pool("ext", 2 * (o->txd + 2 * o->burst) + 512, 0);
+	if (!p->rx_pool || !p->hdr_pool || !p->ext_pool) {
+		snprintf(err, n, "dpdk: cannot create mbuf pools for %s: %s (raise mem=, now %u MiB)",
+			 p->name, rte_strerror(rte_errno), o->mem_mb);
+		ret = -ENOMEM;
+		goto fail;
+	}
+	/* EAL's memory is touched lazily: the first use of each page costs a fault */
+	if (warm) {
+		rte_mempool_mem_iter(p->rx_pool, touch, NULL);
+		rte_mempool_mem_iter(p->hdr_pool, touch, NULL);
+		rte_mempool_mem_iter(p->ext_pool, touch, NULL);
+	}
+	if (!p->info.linearize)
+		conf.txmode.offloads = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	ret = rte_eth_dev_configure(p->id, 1, 1, &conf);
+	if (ret)
+		goto fail_errno;
+	p->configured = true;
+	uint16_t rxd = (uint16_t)o->rxd, txd = (uint16_t)o->txd;
+
+	rte_eth_dev_adjust_nb_rx_tx_desc(p->id, &rxd, &txd);
+	ret = rte_eth_rx_queue_setup(p->id, 0, rxd, rte_eth_dev_socket_id(p->id), NULL, p->rx_pool);
+	if (!ret)
+		ret = rte_eth_tx_queue_setup(p->id, 0, txd, rte_eth_dev_socket_id(p->id), NULL);
+	if (ret)
+		goto fail_errno;
+	rte_eth_macaddr_get(p->id, &p->mac);
+	p->loss = o->loss;
+	p->dup = o->dup;
+	p->reorder = o->reorder;
+	p->rng = o->seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
+	*out = p;
+	return 0;
+fail_errno:
+	snprintf(err, n, "dpdk: cannot set up port %s: %s", p->name, rte_strerror(-ret));
+fail:
+	kmig_dpdk_port_close(p);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
+{
+	int ret;
+
+	if (p->started && !p->memif_client)
+		return 0;
+	if (p->started && p->memif_zc) {
+		/* never a second connect (see memif_args): up, or wait */
+		if (kmig_dpdk_port_link_up(p))
+			return 0;
+		return -EAGAIN;
+	}
+	if (p->started) {
+		/*
+		 * A memif client connects when it starts, and its server turns it
+		 * away ("ID not found") until the server's own port started; it does
+		 * not try again by itself.  So: up, or a fresh start after a while.
+		 */
+		if (kmig_dpdk_port_link_up(p))
+			return 0;
+		if (mono_ms() - p->started_ms < 300)
+			return -EAGAIN;
+		rte_eth_dev_stop(p->id);
+		p->started = false;
+	}
+	/* each try of a memif client whose server is not up yet would log an error */
+	if (p->memif_client)
+		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_CRIT);
+	ret = rte_eth_dev_start(p->id);
+	if (p->memif_client)
+		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_WARNING);
+	if (!ret) {
+		p->started = true;
+		p->started_ms = mono_ms();
+		/* a memif server takes connections under its real name only now */
+		if (p->memif_tmp[0] && !p->memif_renamed) {
+			if (rename(p->memif_tmp, p->memif_sock)) {
+				snprintf(err, n, "dpdk: cannot name memif socket %s: %s", p->memif_sock,
+					 strerror(errno));
+				return -errno;
+			}
+			p->memif_renamed = true;
+		}
+	}
+	if (p->memif_client)
+		return ret || !kmig_dpdk_port_link_up(p) ? -EAGAIN : 0;
+	if (ret)
+		snprintf(err, n, "dpdk: cannot start port %s: %s", p->name, rte_strerror(-ret));
+	return ret;
+}
+
+const struct kmig_dpdk_port_info *kmig_dpdk_port_info(const struct kmig_dpdk_port *p)
+{
+	return &p->info;
+}
+
+const struct kmig_dpdk_port_stats *kmig_dpdk_port_stats(const struct kmig_dpdk_port *p)
+{
+	return &p->st;
+}
+
+void kmig_dpdk_port_mac(const struct kmig_dpdk_port *p, uint8_t mac[6])
+{
+	memcpy(mac, p->mac.addr_bytes, 6);
+}
+
+bool kmig_dpdk_port_link_up(struct kmig_dpdk_port *p)
+{
+	struct rte_eth_link link;
+
+	return !rte_eth_link_get_nowait(p->id, &link) && link.link_status == RTE_ETH_LINK_UP;
+}
+
+void kmig_dpdk_port_close(struct kmig_dpdk_port *p)
+{
+	if (!p)
+		return;
+	for (unsigned int i = 0; i < p->ntx; i++)
+		rte_pktmbuf_free(p->txq[i]);
+	while (p->nheld)
+		rte_pktmbuf_free(p->held[--p->nheld]);
+	if (p->started)
+		rte_eth_dev_stop(p->id);
+	if (p->probed) {
+		struct rte_eth_dev_info di;
+		bool have = !rte_eth_dev_get_port_by_name(p->name, &p->id) &&
+			    !rte_eth_dev_info_get(p->id, &di);
+
+		rte_eth_dev_close(p->id);	/* frees every mbuf its rings held */
+		if (have && di.device)
+			rte_dev_remove(di.device);
+		else
+			rte_eal_hotplug_remove("vdev", p->name);
+	}
+	if (p->memif_renamed)
+		unlink(p->memif_sock);
+	for (unsigned int i = 0; i < p->nreg; i++) {
+		struct region *r = &p->reg[i];
+		uint16_t left = rte_mbuf_ext_refcnt_read(&r->shinfo);
+
+		/* our own reference is the only one left once the PMD let go */
+		if (left > 1)
+			p->st.pages_held += left - 1u;
+		if (r->dma)
+			rte_extmem_unregister(r->base, r->len);
+	}
+	if (p->st.pages_held)
+		kmig_log(KMIG_LOG_WARN, "dpdk", "port %s: the PMD still held %llu references into "
+			 "kmig's memory after closing", p->name, (unsigned long long)p->st.pages_held);
+	rte_mempool_free(p->rx_pool);
+	rte_mempool_free(p->hdr_pool);
+	rte_mempool_free(p->ext_pool);
+	free(p);
+}
