@@ -67,6 +67,8 @@ static void abort_io_locked(struct kmig_mig *m)
 			kmig_chan_abort(m->chans[i]);
 	if (m->listening)
 		kmig_chan_listen_abort(&m->lis);
+	if (m->recover_req)
+		kmig_chan_listen_abort(&m->rec_lis);
 }
 
 bool kmig_mig_stop(struct kmig_mig *m)
@@ -97,6 +99,8 @@ void kmig_mig_free(struct kmig_mig *m)
 	}
 	if (m->listening)
 		kmig_chan_listen_close(&m->lis);
+	if (m->recover_req)
+		kmig_chan_listen_close(&m->rec_lis);
 	free(m->events);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
@@ -376,6 +380,10 @@ static void reset_locked(struct kmig_mig *m, enum kmig_mig_role role)
 	m->cancel = false;
 	m->committed = false;
 	m->held = false;
+	m->incomplete = false;
+	m->dst_running = false;
+	m->start_postcopy = false;
+	m->resume_req = false;
 	m->paused = false;
 	m->error_desc[0] = 0;
 	m->tracker[0] = 0;
@@ -443,9 +451,16 @@ int kmig_mig_start(struct kmig_mig *m, const struct kmig_mig_config *cfg, char *
 	return ret;
 }
 
-void kmig_mig_cancel(struct kmig_mig *m)
+static bool in_postcopy(enum kmig_mig_status st)
+{
+	return st == KMIG_MIG_POSTCOPY_ACTIVE || st == KMIG_MIG_POSTCOPY_PAUSED ||
+	       st == KMIG_MIG_POSTCOPY_RECOVER;
+}
+
+int kmig_mig_cancel(struct kmig_mig *m, char *err, size_t n)
 {
 	bool notified = false;
+	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
 	/* past the commit the destination may already run: too late to cancel */
@@ -455,12 +470,119 @@ void kmig_mig_cancel(struct kmig_mig *m)
 		set_locked(m, KMIG_MIG_CANCELLING, NULL);
 		notified = true;
 		abort_io_locked(m);
+	} else if (m->role == KMIG_MIG_ROLE_SRC && m->status == KMIG_MIG_POSTCOPY_PAUSED) {
+		/* nothing runs here or there: give up, keeping every page (held) */
+		m->cancel = true;
+	} else if (m->role == KMIG_MIG_ROLE_SRC && in_postcopy(m->status)) {
+		if (err)
+			snprintf(err, n, "Postcopy migration in progress, cannot cancel.");
+		ret = -EBUSY;
 	}
 	/* QEMU's migrate_cancel does not stop a destination */
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	if (notified)
 		notify(m);
+	return ret;
+}
+
+int kmig_mig_start_postcopy(struct kmig_mig *m)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->role != KMIG_MIG_ROLE_SRC || m->status == KMIG_MIG_NONE)
+		ret = -ENOENT;
+	else if (!m->cfg.postcopy)
+		ret = -EINVAL;
+	else if (m->status == KMIG_MIG_SETUP || m->status == KMIG_MIG_ACTIVE)
+		m->start_postcopy = true;	/* racing the end is fine, as in QEMU */
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int kmig_mig_pause(struct kmig_mig *m)
+{
+	int ret = -EINVAL;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->status == KMIG_MIG_POSTCOPY_ACTIVE) {
+		/* the migration thread sees its channels fail and pauses */
+		for (unsigned int i = 0; i < KMIG_MIG_MAX_CHANS; i++)
+			if (m->chans[i])
+				kmig_chan_abort(m->chans[i]);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int kmig_mig_resume(struct kmig_mig *m, const struct kmig_uri *uri, char *err, size_t n)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->role != KMIG_MIG_ROLE_SRC || m->status != KMIG_MIG_POSTCOPY_PAUSED ||
+	    m->resume_req || m->cancel) {
+		snprintf(err, n, "Cannot resume if there is no paused migration");
+		ret = -EINVAL;
+	} else {
+		m->resume_uri = *uri;
+		m->resume_req = true;
+		pthread_cond_broadcast(&m->cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int kmig_mig_recover(struct kmig_mig *m, const struct kmig_uri *uri, char *err, size_t n)
+{
+	struct kmig_listener lis;
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = m->role == KMIG_MIG_ROLE_DST && m->status == KMIG_MIG_POSTCOPY_PAUSED &&
+	      !m->recover_req ? 0 : -EINVAL;
+	pthread_mutex_unlock(&m->lock);
+	if (ret) {
+		snprintf(err, n, "Migrate recover can only be run when postcopy is paused.");
+		return ret;
+	}
+	ret = kmig_chan_listen(&lis, uri, err, n);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	if (m->status == KMIG_MIG_POSTCOPY_PAUSED && !m->recover_req) {
+		m->rec_lis = lis;
+		m->recover_req = true;
+		pthread_cond_broadcast(&m->cond);
+	} else {
+		snprintf(err, n, "Migrate recover can only be run when postcopy is paused.");
+		ret = -EINVAL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (ret)
+		kmig_chan_listen_close(&lis);
+	return ret;
+}
+
+bool kmig_mig_wait_resume(struct kmig_mig *m, struct kmig_uri *uri, struct kmig_listener *lis)
+{
+	bool got = false;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->cancel && !(m->role == KMIG_MIG_ROLE_SRC ? m->resume_req : m->recover_req))
+		pthread_cond_wait(&m->cond, &m->lock);
+	if (!m->cancel && m->role == KMIG_MIG_ROLE_SRC) {
+		*uri = m->resume_uri;
+		m->resume_req = false;
+		got = true;
+	} else if (!m->cancel) {
+		*lis = m->rec_lis;
+		got = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return got;
 }
 
 void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
@@ -470,6 +592,7 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->status = m->status;
 	out->role = m->role;
 	out->paused = m->paused;
+	out->dst_running = m->dst_running;
 	out->held = m->held;
 	out->have_workload = m->wl != NULL;
 	out->listening = m->listening && m->role == KMIG_MIG_ROLE_DST && !terminal(m->status);
@@ -496,9 +619,17 @@ int kmig_mig_cont(struct kmig_mig *m, char *err, size_t n)
 	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->wl_busy && m->paused) {
+	if (m->role == KMIG_MIG_ROLE_SRC && in_postcopy(m->status)) {
+		snprintf(err, n, "the migration is in postcopy: the workload runs on the "
+			 "destination, and resuming it here too would run it twice");
+		ret = -EBUSY;
+	} else if (m->wl_busy && m->paused) {
 		snprintf(err, n, "the workload is stopped for a migration's switch-over");
 		ret = -EBUSY;
+	} else if (m->held && m->incomplete) {
+		snprintf(err, n, "the source freed memory it had sent to the destination "
+			 "(release-ram): the workload cannot run here any more");
+		ret = -EPERM;
 	} else if (m->held && m->wl && !m->wl_busy) {
 		m->held = false;
 		w = m->wl;

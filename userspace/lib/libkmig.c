@@ -7,7 +7,9 @@
  * drops it keeps the workload as it was and registers again, with
  * back-off, with the next kmigd on the same socket.  The auto-converge
  * throttle's machinery is in kmig_throttle.c; this file decides when it is
- * applied and lifted.
+ * applied and lifted.  A destination hands a userfaultfd with each block so
+ * it can start before its memory arrived (postcopy), and keeps its own
+ * reference to it until every page is in.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +51,7 @@ struct kmig_block {
 	void *addr;
 	size_t size;
 	int memfd;
+	int pc_uffd;	/* destination: the postcopy userfaultfd (our reference), or -1 */
 };
 
 /**
@@ -61,6 +64,7 @@ struct kmig_block {
  * @err:       sticky error once the connection is dropped for good
  * @options:   KMIG_OPT_*
  * @features:  what kmigd said it uses (REGISTERED)
+ * @pc_pending: started by a postcopy migration whose pages are still coming
  * @throttle:  the registered writer threads and the throttle applied to them
  *             (the one part other threads may reach: kmig_thread_register())
  */
@@ -72,6 +76,7 @@ struct kmig_ctx {
 	int err;
 	unsigned int options;
 	uint64_t features;
+	bool pc_pending;
 	struct kmig_throttle *throttle;
 	enum kmig_role role;
 	enum kmig_state state;
@@ -105,7 +110,7 @@ struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 	ctx->connected = true;
 	ctx->role = role;
 	ctx->state = KMIG_STATE_NEW;
-	ctx->options = KMIG_OPT_REROLE | KMIG_OPT_THROTTLE;
+	ctx->options = KMIG_OPT_REROLE | KMIG_OPT_THROTTLE | KMIG_OPT_POSTCOPY;
 	if (cb)
 		ctx->cb = *cb;
 	ctx->opaque = opaque;
@@ -165,7 +170,8 @@ struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
 
 int kmig_set_option(struct kmig_ctx *ctx, unsigned int option, int on)
 {
-	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE | KMIG_OPT_THROTTLE)))
+	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE | KMIG_OPT_THROTTLE |
+				KMIG_OPT_POSTCOPY)))
 		return -EINVAL;
 	if ((option & KMIG_OPT_REATTACH) && on && !ctx->path[0])
 		return -ENOTSUP;	/* opened on an fd: nowhere to reconnect to */
@@ -225,6 +231,7 @@ void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size)
 	b->addr = addr;
 	b->size = size;
 	b->memfd = fd;
+	b->pc_uffd = -1;
 	return addr;
 fail:
 	e = errno;
@@ -241,6 +248,16 @@ fail:
 static int uffd_create(void)
 {
 	return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+}
+
+/* drops our references to the postcopy userfaultfds (kmigd may hold its own) */
+static void pc_uffds_close(struct kmig_ctx *ctx)
+{
+	for (unsigned int i = 0; i < ctx->nblocks; i++) {
+		if (ctx->blocks[i].pc_uffd >= 0)
+			close(ctx->blocks[i].pc_uffd);
+		ctx->blocks[i].pc_uffd = -1;
+	}
 }
 
 /* ---- the connection ---- */
@@ -276,12 +293,18 @@ static int wait_to_retry(struct kmig_ctx *ctx)
  */
 static int ctx_lost(struct kmig_ctx *ctx, int err)
 {
-	bool again = (ctx->options & KMIG_OPT_REATTACH) && ctx->path[0] &&
+	/*
+	 * A destination still waiting for postcopy pages never registers
+	 * again: its memory has holes only the lost agent could fill, and a
+	 * new agent would read them as zeroes.
+	 */
+	bool again = (ctx->options & KMIG_OPT_REATTACH) && ctx->path[0] && !ctx->pc_pending &&
 		     (ctx->state == KMIG_STATE_READY || ctx->state == KMIG_STATE_PAUSED);
 
 	/* nobody is left to lift it: a workload never stays throttled alone */
 	kmig_throttle_set(ctx->throttle, 0);
 	if (again) {
+		pc_uffds_close(ctx);	/* the next registration makes fresh ones */
 		ctx->retry_ms = RETRY_FIRST_MS;
 		if (!wait_to_retry(ctx))
 			return 0;
@@ -317,21 +340,24 @@ static int handshake(struct kmig_ctx *ctx)
 		.page_size = (uint32_t)ctx->page_size,
 		.features = (ctx->options & KMIG_OPT_REATTACH ? KMIG_WL_F_REATTACH : 0) |
 			    (ctx->options & KMIG_OPT_REROLE ? KMIG_WL_F_REROLE : 0) |
-			    (ctx->options & KMIG_OPT_THROTTLE ? KMIG_WL_F_THROTTLE : 0),
+			    (ctx->options & KMIG_OPT_THROTTLE ? KMIG_WL_F_THROTTLE : 0) |
+			    (ctx->options & KMIG_OPT_POSTCOPY && ctx->role == KMIG_ROLE_DEST ?
+			     KMIG_WL_F_POSTCOPY : 0),
 		.flags = ctx->state == KMIG_STATE_PAUSED ? KMIG_WL_HELLO_F_PAUSED : 0,
 	};
 	struct kmig_wl_registered reg = { 0 };
 	struct kmig_wl_hdr h;
 	int r = kmig_wl_send(ctx->sock, KMIG_WL_HELLO, &hello, sizeof(hello), NULL, 0);
 
+	pc_uffds_close(ctx);
 	for (unsigned int i = 0; !r && i < ctx->nblocks; i++) {
-		const struct kmig_block *b = &ctx->blocks[i];
+		struct kmig_block *b = &ctx->blocks[i];
 		struct kmig_wl_block msg = { .size = b->size, .addr = (uint64_t)(uintptr_t)b->addr };
 		int fds[KMIG_WL_MAX_FDS] = { b->memfd, -1 };
 		unsigned int nfds = 1;
 
 		strcpy(msg.name, b->name);
-		if (ctx->role == KMIG_ROLE_SOURCE) {
+		if (ctx->role == KMIG_ROLE_SOURCE || (hello.features & KMIG_WL_F_POSTCOPY)) {
 			fds[1] = uffd_create();
 			if (fds[1] >= 0) {
 				msg.flags |= KMIG_WL_BLOCK_F_UFFD;
@@ -340,12 +366,17 @@ static int handshake(struct kmig_ctx *ctx)
 		}
 		r = kmig_wl_send(ctx->sock, KMIG_WL_BLOCK, &msg, sizeof(msg), fds, nfds);
 		/*
-		 * kmigd holds the only uffd reference from here on: if kmigd
-		 * dies, the uffd is released and write-protection with it, so
-		 * the workload can never be left blocked on a fault.
+		 * A source's uffd: kmigd holds the only reference from here on:
+		 * if kmigd dies, the uffd is released and write-protection with
+		 * it, so the workload can never be left blocked on a fault.  A
+		 * destination's (postcopy) is the other way round: ours keeps a
+		 * missing page missing (a wait) should kmigd die, where a
+		 * released one would let the page read as zeroes.
 		 */
-		if (fds[1] >= 0)
+		if (fds[1] >= 0 && ctx->role == KMIG_ROLE_SOURCE)
 			close(fds[1]);
+		else
+			b->pc_uffd = fds[1];
 	}
 	if (!r)
 		r = kmig_wl_send(ctx->sock, KMIG_WL_READY, NULL, 0, NULL, 0);
@@ -364,6 +395,8 @@ static int handshake(struct kmig_ctx *ctx)
 		r = -EPROTO;
 	if (!r)
 		ctx->features = h.len ? reg.features : 0;
+	if (r || !(ctx->features & KMIG_WL_F_POSTCOPY))
+		pc_uffds_close(ctx);	/* kmigd will not use them */
 	return r;
 }
 
@@ -432,6 +465,33 @@ int kmig_connected(const struct kmig_ctx *ctx)
 	return ctx && ctx->connected && !ctx->err;
 }
 
+int kmig_postcopy_pending(const struct kmig_ctx *ctx)
+{
+	return ctx && ctx->pc_pending;
+}
+
+/*
+ * The end of a postcopy start (ARRIVED or FAILED), whatever role the
+ * workload has taken since; 1 (the migration ended), or -EPROTO.
+ */
+static int pc_end(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr)
+{
+	if (hdr->len)
+		return -EMSGSIZE;
+	if (hdr->type == KMIG_WL_FAILED) {
+		/* the memory stays incomplete: pc_pending stays, the workload must stop */
+		ctx->state = KMIG_STATE_FAILED;
+		return 1;
+	}
+	if (hdr->type != KMIG_WL_ARRIVED)
+		return -EPROTO;
+	ctx->pc_pending = false;
+	pc_uffds_close(ctx);
+	if (ctx->cb.arrived)
+		ctx->cb.arrived(ctx->opaque);
+	return 1;
+}
+
 /* ---- kmigd's requests ---- */
 
 /* PAUSE: stop, collect the device state, send it.  0 or -errno. */
@@ -488,6 +548,8 @@ static int src_throttle(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, con
 
 static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
 {
+	if (ctx->pc_pending && (hdr->type == KMIG_WL_ARRIVED || hdr->type == KMIG_WL_FAILED))
+		return pc_end(ctx, hdr);
 	if (hdr->type == KMIG_WL_THROTTLE)
 		return src_throttle(ctx, hdr, buf);
 	if (hdr->len)
@@ -543,9 +605,16 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 {
 	int r;
 
+	if (ctx->pc_pending && ctx->state == KMIG_STATE_STARTED)
+		return pc_end(ctx, hdr);
 	if (ctx->state != KMIG_STATE_READY)
 		return -EPROTO;
 	switch (hdr->type) {
+	case KMIG_WL_LOAD_POSTCOPY:
+		if (!(ctx->features & KMIG_WL_F_POSTCOPY))
+			return -EPROTO;
+		ctx->pc_pending = true;	/* from here on touching a missing page waits */
+		/* fall through */
 	case KMIG_WL_LOAD:
 		if (ctx->cb.load_state && ctx->cb.load_state(ctx->opaque, buf, hdr->len))
 			return -ECANCELED;
@@ -609,6 +678,7 @@ void kmig_close(struct kmig_ctx *ctx)
 	if (!ctx)
 		return;
 	kmig_throttle_free(ctx->throttle);	/* lifted, threads forgotten */
+	pc_uffds_close(ctx);
 	for (i = 0; i < ctx->nblocks; i++) {
 		munmap(ctx->blocks[i].addr, ctx->blocks[i].size);
 		close(ctx->blocks[i].memfd);
