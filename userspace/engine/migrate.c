@@ -605,10 +605,13 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->nthreads = m->nthreads;
 	memcpy(out->threads, m->threads, m->nthreads * sizeof(m->threads[0]));
 	if (m->role == KMIG_MIG_ROLE_DST && m->status != KMIG_MIG_COMPLETED && m->lis.ops) {
-		out->listen_unix = m->lis.uri.kind == KMIG_URI_UNIX;
-		snprintf(out->listen_host, sizeof(out->listen_host), "%s", m->lis.host);
+		/* while migrate-recover listens, that is where the source must come */
+		const struct kmig_listener *l = m->recover_req ? &m->rec_lis : &m->lis;
+
+		out->listen_unix = l->uri.kind == KMIG_URI_UNIX;
+		snprintf(out->listen_host, sizeof(out->listen_host), "%s", l->host);
 		snprintf(out->listen_port, sizeof(out->listen_port), "%s",
-			 out->listen_unix ? m->lis.uri.path : m->lis.port);
+			 out->listen_unix ? l->uri.path : l->port);
 	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -265,6 +265,18 @@ unsigned int kmig_retpath_take_requests(struct kmig_retpath *rp, struct kmig_ret
 	return n;
 }
 
+uint64_t kmig_retpath_dropped(struct kmig_retpath *rp)
+{
+	uint64_t n;
+
+	if (!rp->running)
+		return 0;
+	pthread_mutex_lock(&rp->lock);
+	n = rp->req_dropped;
+	pthread_mutex_unlock(&rp->lock);
+	return n;
+}
+
 void kmig_retpath_drop_requests(struct kmig_retpath *rp)
 {
 	if (!rp->running)

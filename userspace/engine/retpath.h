@@ -75,6 +75,8 @@ int kmig_retpath_start_hooks(struct kmig_retpath *rp, struct kmig_chan *c,
  */
 unsigned int kmig_retpath_take_requests(struct kmig_retpath *rp, struct kmig_retpath_req *out,
 					unsigned int max, int timeout_ms);
+/* requests that found the queue full, since the reader started */
+uint64_t kmig_retpath_dropped(struct kmig_retpath *rp);
 /* forgets every queued request (they came before postcopy began) */
 void kmig_retpath_drop_requests(struct kmig_retpath *rp);
 /* whether an answer of @type arrived that nobody consumed yet (no wait) */

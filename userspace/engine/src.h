@@ -104,6 +104,7 @@ struct kmig_src {
 	unsigned int sweep_blk;
 	uint64_t sweep_page;
 	struct kmig_ratelimit pc_rl;
+	uint64_t pc_dropped0;	/* requests dropped on earlier connections */
 };
 
 #define KMIG_SRC_PAUSE_TIMEOUT_MS  10000	/* for the workload to pause */

@@ -358,6 +358,13 @@ static int pc_loop(struct kmig_src *s)
 						 s->pc_left ? wait_ms : IDLE_WAIT_MS);
 		for (unsigned int k = 0; k < got && !ret; k++)
 			ret = serve(s, &req[k], &urgent);
+		if (got) {
+			uint64_t dropped = s->pc_dropped0 + kmig_retpath_dropped(&s->rp);
+
+			pthread_mutex_lock(&s->m->lock);
+			s->m->stats.pc.dropped = dropped;
+			pthread_mutex_unlock(&s->m->lock);
+		}
 		if (!ret && urgent) {
 			pthread_mutex_lock(&s->m->lock);
 			s->m->stats.pc.urgent_pages += urgent;
@@ -404,6 +411,7 @@ static void drop_main(struct kmig_src *s)
 
 	kmig_sender_forget(s->snd);
 	kmig_chan_abort(c);
+	s->pc_dropped0 += kmig_retpath_dropped(&s->rp);
 	kmig_retpath_stop(&s->rp);
 	kmig_mig_withdraw_chan(s->m, c);
 	kmig_chan_close(c);

@@ -157,7 +157,7 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 		if (mi.status == KMIG_MIG_FAILED &&
 		    set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err))
 			return -1;
-		if (mi.status != KMIG_MIG_COMPLETED && kmig_agent_fill_postcopy(&mi, ret, err))
+		if (kmig_agent_fill_postcopy(&mi, ret, err))	/* after a postcopy start only */
 			return -1;
 		return mi.listen_port[0] && mi.status != KMIG_MIG_FAILED ?
 			fill_listen(&mi, ret, err) : 0;

@@ -57,6 +57,28 @@ uint64_t dg_mem_checksum(struct dg *d)
 	return XXH64(d->mem, d->npages * DG_PAGE, 0);
 }
 
+/*
+ * The same hash over the memory the generations define, built page by page
+ * without reading it: for a source whose memory is gone once sent
+ * (postcopy with release-ram), what "its final memory" means.
+ */
+uint64_t dg_gens_checksum(const struct dg *d)
+{
+	XXH64_state_t *st = XXH64_createState();
+	uint64_t w[DG_WORDS], h;
+
+	if (!st)
+		return 0;
+	XXH64_reset(st, 0);
+	for (uint64_t i = 0; i < d->npages; i++) {
+		dg_page_fill(d, w, i, d->gens[i]);
+		XXH64_update(st, w, DG_PAGE);
+	}
+	h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
+}
+
 uint64_t dg_gen_sum(const struct dg *d)
 {
 	uint64_t i, s = 0;

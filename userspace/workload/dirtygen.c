@@ -59,7 +59,8 @@ static void write_checksum(struct dg *d)
 
 	if (!d->csum_out)
 		return;
-	snprintf(line, sizeof(line), "%016" PRIx64 "\n", dg_mem_checksum(d));
+	snprintf(line, sizeof(line), "%016" PRIx64 "\n",
+		 d->csum_gens ? dg_gens_checksum(d) : dg_mem_checksum(d));
 	r = write_file(d->csum_out, line);
 	if (r)
 		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->csum_out, strerror(-r));
@@ -281,6 +282,9 @@ static void usage(FILE *f)
 		"  --touch N|max         dst: while postcopy's pages arrive, read N random\n"
 		"                        pages/s (each missing one is a fault); no writes\n"
 		"  --no-postcopy         dst: do not offer to start before memory arrived\n"
+		"  --checksum-gens       --checksum-out hashes the memory the page generations\n"
+		"                        define, without reading it (a source whose memory\n"
+		"                        release-ram freed)\n"
 		"exit: 0 ok, 1 setup error, 2 agent/migration failure, 3 verify mismatch\n");
 }
 
@@ -352,7 +356,7 @@ static bool name_ok(const char *s)
 enum {
 	OPT_AGENT = 256, OPT_SIZE, OPT_NAME, OPT_ROLE, OPT_RATE, OPT_IDLE, OPT_PATTERN,
 	OPT_HOT, OPT_CONTENT, OPT_ZERO, OPT_SEED, OPT_VERIFY, OPT_PIDFILE, OPT_REPORT, OPT_CSUM,
-	OPT_NO_THROTTLE, OPT_TOUCH, OPT_NO_POSTCOPY,
+	OPT_NO_THROTTLE, OPT_TOUCH, OPT_NO_POSTCOPY, OPT_CSUM_GENS,
 };
 
 static int parse_opts(struct dg *d, int argc, char **argv)
@@ -376,6 +380,7 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 		{ "no-throttle", no_argument, NULL, OPT_NO_THROTTLE },
 		{ "touch", required_argument, NULL, OPT_TOUCH },
 		{ "no-postcopy", no_argument, NULL, OPT_NO_POSTCOPY },
+		{ "checksum-gens", no_argument, NULL, OPT_CSUM_GENS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -430,6 +435,7 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 				bad = "--touch";
 			break;
 		case OPT_NO_POSTCOPY: d->no_postcopy = true; break;
+		case OPT_CSUM_GENS: d->csum_gens = true; break;
 		case 'h': usage(stdout); exit(DG_EXIT_OK);
 		default: usage(stderr); return -1;
 		}

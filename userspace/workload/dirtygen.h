@@ -71,6 +71,7 @@ struct dg {
 	bool idle, verify;
 	bool no_throttle;		/* --no-throttle: no KMIG_OPT_THROTTLE */
 	bool no_postcopy;		/* --no-postcopy: no KMIG_OPT_POSTCOPY */
+	bool csum_gens;			/* --checksum-gens: --checksum-out from the generations */
 	enum dg_pattern pattern;
 	enum dg_content content;
 	unsigned int hot_pct, zero_pct;
@@ -127,6 +128,7 @@ static inline uint8_t *page_at(struct dg *d, uint64_t idx)
 /* dg_memory.c: page contents, checks, and the writer thread */
 void dg_page_fill(const struct dg *d, uint64_t *w, uint64_t idx, uint32_t gen);
 uint64_t dg_mem_checksum(struct dg *d);
+uint64_t dg_gens_checksum(const struct dg *d);
 uint64_t dg_gen_sum(const struct dg *d);
 void dg_verify_all(struct dg *d);
 int dg_writer_start(struct dg *d);
