@@ -165,6 +165,7 @@ static int run(struct kmig_dst *d, struct kmig_listener *lis)
 	if (!ret) {
 		kmig_mig_event(m, KMIG_EV_RESUME, 0);
 		reply(d, KMIG_REC_RESUMED, NULL);
+		kmig_dst_pc_finish(d, true);	/* a version-3 stream that ended as precopy */
 	}
 	return ret;
 }

@@ -141,7 +141,10 @@ void kmig_dst_mark(struct kmig_dstblk *db, uint64_t first, uint64_t n);
 int kmig_dst_check_page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r);
 /* reads @n bytes of @rx's channel; a failure is the stream's end (d->io_broken) */
 int kmig_dst_read(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what);
-/* a return-path record (any thread; no channel, no return path: nothing); 0 or -errno */
+/*
+ * A return-path record (any thread).  0 (also on a channel without a
+ * return path: nothing to send), -ENOTCONN while postcopy is paused, -errno.
+ */
 int kmig_dst_reply(struct kmig_dst *d, struct kmig_wire_rec *r, const void *payload);
 
 /* dst_postcopy.c */
@@ -163,7 +166,11 @@ int kmig_dst_pc_start_result(struct kmig_dst *d, bool wait);
  * (shutdown).
  */
 int kmig_dst_pc_pause(struct kmig_dst *d);
-/* the end: @ok: every page in (unregistered, the workload told); else it stays held */
+/*
+ * The end of a version-3 stream: @ok: every page is in (postcopy's or
+ * precopy's): the blocks are unregistered and, after a postcopy start, the
+ * workload told; not @ok: they stay registered (a missing page waits).
+ */
 void kmig_dst_pc_finish(struct kmig_dst *d, bool ok);
 void kmig_dst_pc_free(struct kmig_dst *d);
 

@@ -157,9 +157,8 @@ static void *load_main(void *arg)
 		d->m->dst_running = true;
 		pthread_mutex_unlock(&d->m->lock);
 		kmig_mig_event(d->m, KMIG_EV_RESUME, 0);
-		if (kmig_dst_reply(d, &r, NULL))
-			kmig_log(KMIG_LOG_WARN, "postcopy", "could not tell the source the workload "
-				 "runs (the link is down): its downtime stays unmeasured");
+		if (!kmig_dst_reply(d, &r, NULL))
+			pc->resumed_sent = true;	/* else the resumed connection says it */
 	} else {
 		kmig_dst_fail(d, ret, "%s", err);
 	}
@@ -388,6 +387,11 @@ static int resume(struct kmig_dst *d, struct kmig_listener *lis)
 		kmig_dst_reply(d, &e, d->err);	/* the source hears why, and stays paused */
 		return ret;
 	}
+	if (d->pc->load_done && !d->pc->load_ret && !d->pc->resumed_sent) {
+		struct kmig_wire_rec r = { .type = KMIG_REC_RESUMED };
+
+		d->pc->resumed_sent = !kmig_dst_reply(d, &r, NULL);	/* late: it ran meanwhile */
+	}
 	kmig_dst_fault_link(d, true);
 	kmig_mig_transition(d->m, KMIG_MIG_POSTCOPY_RECOVER, KMIG_MIG_POSTCOPY_ACTIVE, NULL);
 	return 0;
@@ -454,8 +458,9 @@ void kmig_dst_pc_finish(struct kmig_dst *d, bool ok)
 		d->m->dst_running = false;
 		pthread_mutex_unlock(&d->m->lock);
 	}
-	if (!ok || d->phase != KMIG_DST_PC_RUNNING)
+	if (!ok)
 		return;	/* registered still: a missing page waits, never reads as zeroes */
+	/* every page is in (postcopy's, or precopy's: the switch never came) */
 	kmig_dst_fault_unregister(d);
 	for (unsigned int bi = 0; bi < d->nblk; bi++) {
 		if (d->blk[bi].b->pc_uffd >= 0)
@@ -463,7 +468,7 @@ void kmig_dst_pc_finish(struct kmig_dst *d, bool ok)
 		d->blk[bi].b->pc_uffd = -1;
 	}
 	d->wl->postcopy = false;	/* its userfaultfds were for this migration */
-	if (d->wl->ops->arrived && d->wl->ops->arrived(d->wl))
+	if (d->phase == KMIG_DST_PC_RUNNING && d->wl->ops->arrived && d->wl->ops->arrived(d->wl))
 		kmig_log(KMIG_LOG_WARN, "postcopy", "could not tell the workload every page arrived");
 }
 

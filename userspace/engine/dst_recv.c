@@ -59,7 +59,9 @@ int kmig_dst_reply(struct kmig_dst *d, struct kmig_wire_rec *r, const void *payl
 
 	r->chan = 0;
 	pthread_mutex_lock(&d->rp_lock);
-	if (c->ops && (c->caps & KMIG_CHAN_F_RETURN_PATH))
+	if (!c->ops)
+		ret = -ENOTCONN;	/* postcopy paused: no channel now */
+	else if (c->caps & KMIG_CHAN_F_RETURN_PATH)
 		ret = kmig_chan_send_rec(c, r, payload);
 	pthread_mutex_unlock(&d->rp_lock);
 	return ret;

@@ -619,6 +619,8 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 		if (ctx->cb.load_state && ctx->cb.load_state(ctx->opaque, buf, hdr->len))
 			return -ECANCELED;
 		ctx->state = KMIG_STATE_STARTED;
+		if (!ctx->pc_pending)
+			pc_uffds_close(ctx);	/* every page is in: no postcopy this time */
 		r = kmig_wl_send(ctx->sock, KMIG_WL_STARTED, NULL, 0, NULL, 0);
 		if (!r && (ctx->features & KMIG_WL_F_REROLE))
 			r = become_source(ctx);
