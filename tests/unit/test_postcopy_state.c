@@ -212,6 +212,14 @@ static void test_requests_queued_and_flood_dropped(void **state)
 	while ((n = kmig_retpath_take_requests(&rp, out, 64, 0)))
 		got += n;
 	assert_int_equal(got, KMIG_RETPATH_QUEUE);
+	/* ACKs keep the highest offset and wake a waiting taker */
+	assert_int_equal(kmig_retpath_acked(&rp), 0);
+	send_rec(far, (struct kmig_wire_rec){ .type = KMIG_REC_ACK, .offset = 70000 }, NULL);
+	send_rec(far, (struct kmig_wire_rec){ .type = KMIG_REC_ACK, .offset = 4096 }, NULL);
+	send_rec(far, (struct kmig_wire_rec){ .type = KMIG_REC_VERIFIED }, NULL);
+	assert_int_equal(kmig_retpath_wait(&rp, KMIG_REC_VERIFIED, 5000, NULL, "ack", err,
+					   sizeof(err)), 0);
+	assert_int_equal(kmig_retpath_acked(&rp), 70000);
 	/* a request with a payload is not a request: the reading ends */
 	send_rec(far, (struct kmig_wire_rec){ .type = KMIG_REC_REQUEST, .count = 1, .len = 4 },
 		 "xxxx");

@@ -28,6 +28,7 @@
  * @load_thr, @load_live, @load_done, @load_ret: the workload's start (it
  *              may touch missing pages, so it runs while pages are placed)
  * @resumed_sent: the source heard RESUMED (else a resumed connection says it)
+ * @acked:      the main channel's bytes_in when the last ACK went
  * @buf:        a page record's payload, read whole before it is placed
  * @faults...:  (L) counters: faults read, those that waited for a page
  *              (@lat_count, @lat_sum_ns, @lat_max_ns), requests sent,
@@ -48,6 +49,7 @@ struct kmig_dst_pc {
 	_Atomic bool load_done;
 	int load_ret;
 	_Atomic bool resumed_sent;
+	uint64_t acked;
 	uint8_t *buf;
 	uint64_t faults, lat_count, lat_sum_ns, lat_max_ns, requests, placed, missing;
 };

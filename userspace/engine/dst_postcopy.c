@@ -70,6 +70,16 @@ int kmig_dst_pc_prepare(struct kmig_dst *d)
 		return kmig_dst_fail(d, -EOPNOTSUPP, "the destination workload cannot start before "
 				     "its memory arrived: it did not hand a userfaultfd for every "
 				     "block (libkmig's KMIG_OPT_POSTCOPY)");
+	/*
+	 * The memory allocated up front for a fast precopy goes back now: the
+	 * pages that never arrive must be holes at RUN, and freeing them then
+	 * would be downtime.  Precopy's pages are allocated as they come.
+	 */
+	for (unsigned int bi = 0; bi < d->nblk; bi++)
+		if (fallocate(d->blk[bi].b->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			      (off_t)d->blk[bi].b->size))
+			return kmig_dst_fail(d, -errno, "cannot free block '%s' ahead of postcopy: %s",
+					     d->blk[bi].b->name, strerror(errno));
 	return kmig_dst_fault_register(d);
 }
 
@@ -191,6 +201,13 @@ int kmig_dst_pc_run(struct kmig_dst *d)
 		return kmig_dst_fail(d, -ret, "cannot start the workload's thread: %s", strerror(ret));
 	pc->load_live = true;
 	d->phase = KMIG_DST_PC_RUNNING;
+	{
+		/* the window starts from here: everything up to RUN is in */
+		struct kmig_wire_rec ack = { .type = KMIG_REC_ACK, .offset = d->chans[0].bytes_in };
+
+		pc->acked = d->chans[0].bytes_in;
+		kmig_dst_reply(d, &ack, NULL);
+	}
 	pthread_mutex_lock(&d->m->lock);
 	d->m->stats.pc.active = true;
 	d->m->stats.pc.start_ms = kmig_now_ms();
@@ -292,6 +309,13 @@ int kmig_dst_pc_pages(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 			return ret;
 		i = j;
 	}
+	/* what is placed is acknowledged: the source's sweep keeps its window */
+	if (rx->c->bytes_in >= d->pc->acked + KMIG_POSTCOPY_ACK_EVERY) {
+		struct kmig_wire_rec ack = { .type = KMIG_REC_ACK, .offset = rx->c->bytes_in };
+
+		d->pc->acked = rx->c->bytes_in;
+		kmig_dst_reply(d, &ack, NULL);	/* a broken link shows on the next read */
+	}
 	kmig_dst_pc_publish(d);
 	return 0;
 }
@@ -372,6 +396,7 @@ static int resume(struct kmig_dst *d, struct kmig_listener *lis)
 	c.id = 0;
 	pthread_mutex_lock(&d->rp_lock);
 	d->chans[0] = c;
+	d->pc->acked = 0;	/* a new channel counts its bytes from 0 */
 	pthread_mutex_unlock(&d->rp_lock);
 	kmig_mig_publish_chan(d->m, &d->chans[0]);
 	kmig_mig_transition(d->m, KMIG_MIG_POSTCOPY_PAUSED, KMIG_MIG_POSTCOPY_RECOVER, NULL);

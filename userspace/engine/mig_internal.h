@@ -14,6 +14,13 @@
 #include "xport.h"
 
 #define KMIG_MIG_MAX_CHANS (1 + KMIG_WIRE_MAX_CHANNELS)
+/*
+ * Postcopy's window: the background sweep keeps at most this many bytes
+ * on the main channel that the destination has not acknowledged (ACK), so
+ * a page the destination waits for queues behind at most this much else.
+ */
+#define KMIG_POSTCOPY_WINDOW (512u << 10)
+#define KMIG_POSTCOPY_ACK_EVERY (64u << 10)	/* the destination acknowledges this often */
 
 /**
  * struct kmig_mig - one agent's migration state

@@ -79,6 +79,14 @@ static void *reader(void *arg)
 			queue_request(rp, &r);
 			continue;
 		}
+		if (r.type == KMIG_REC_ACK && !r.len && header_clean(&r)) {
+			pthread_mutex_lock(&rp->lock);
+			if (r.offset > rp->acked)
+				rp->acked = r.offset;
+			pthread_cond_broadcast(&rp->cond);
+			pthread_mutex_unlock(&rp->lock);
+			continue;
+		}
 		if (r.type == KMIG_REC_BITMAP) {
 			ret = take_bitmap(rp, &r);
 			if (ret) {
@@ -261,6 +269,18 @@ unsigned int kmig_retpath_take_requests(struct kmig_retpath *rp, struct kmig_ret
 		rp->req_head = (rp->req_head + 1) % KMIG_RETPATH_QUEUE;
 		rp->req_len--;
 	}
+	pthread_mutex_unlock(&rp->lock);
+	return n;
+}
+
+uint64_t kmig_retpath_acked(struct kmig_retpath *rp)
+{
+	uint64_t n;
+
+	if (!rp->running)
+		return 0;
+	pthread_mutex_lock(&rp->lock);
+	n = rp->acked;
 	pthread_mutex_unlock(&rp->lock);
 	return n;
 }

@@ -46,6 +46,7 @@ struct kmig_retpath_hooks {
  * @req, @req_head, @req_len: page requests waiting, oldest at @req_head
  * @req_seen, @req_dropped: requests that arrived / found the queue full
  * @bits:    the reader's buffer for BITMAP payloads
+ * @acked:   the highest ACK: main-channel bytes the destination has placed
  */
 struct kmig_retpath {
 	struct kmig_chan *c;
@@ -61,6 +62,7 @@ struct kmig_retpath {
 	unsigned int req_head, req_len;
 	uint64_t req_seen, req_dropped;
 	uint64_t *bits;
+	uint64_t acked;
 };
 
 /* starts the reader on @c; 0 or -errno */
@@ -70,11 +72,14 @@ int kmig_retpath_start_hooks(struct kmig_retpath *rp, struct kmig_chan *c,
 			     const struct kmig_retpath_hooks *hooks);
 /*
  * Takes up to @max queued page requests into @out, waiting up to
- * @timeout_ms for the first one (0: do not wait).  Returns how many, or 0
- * when none came in time or the reader stopped.
+ * @timeout_ms for the first one (0: do not wait; an ACK also ends the
+ * wait).  Returns how many, or 0 when none came in time or the reader
+ * stopped.
  */
 unsigned int kmig_retpath_take_requests(struct kmig_retpath *rp, struct kmig_retpath_req *out,
 					unsigned int max, int timeout_ms);
+/* main-channel bytes the destination acknowledged (postcopy's ACK), since the reader started */
+uint64_t kmig_retpath_acked(struct kmig_retpath *rp);
 /* requests that found the queue full, since the reader started */
 uint64_t kmig_retpath_dropped(struct kmig_retpath *rp);
 /* forgets every queued request (they came before postcopy began) */

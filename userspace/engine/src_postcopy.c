@@ -22,7 +22,7 @@
 #include "src.h"
 
 #define REQ_BATCH         64	/* requests taken per look at the queue */
-#define SWEEP_RUN         256	/* pages per background step (1 MiB) */
+#define SWEEP_RUN         64	/* pages per background step (256 KiB: a request waits for one) */
 #define SWEEP_RUN_LIMITED 64	/* ... under max-postcopy-bandwidth: shorter waits */
 #define IDLE_WAIT_MS      20	/* once every page went: how long to nap for answers */
 #define DISCARD_BATCH     256	/* DISCARD records per write */
@@ -278,6 +278,11 @@ static int sweep_step(struct kmig_src *s, int *wait_ms)
 	long sent;
 
 	*wait_ms = 0;
+	/* the window: what the destination has not placed yet stays short */
+	if (s->chans[0].bytes_out > kmig_retpath_acked(&s->rp) + KMIG_POSTCOPY_WINDOW) {
+		*wait_ms = 1;	/* an ACK ends the wait at once */
+		return 0;
+	}
 	if (!next_run(s, &bi, &first, &n, rate ? SWEEP_RUN_LIMITED : SWEEP_RUN)) {
 		s->pc_left = 0;		/* (a count off would only end the sweep early) */
 		return 0;

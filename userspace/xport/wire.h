@@ -97,6 +97,7 @@ enum kmig_wire_type {
 	KMIG_REC_REQUEST = 20,	/* v3, postcopy: count pages at block/offset are wanted now */
 	KMIG_REC_BITMAP  = 21,	/* v3, resuming: which of count pages from block/offset
 				 * arrived; len = ceil(count / 64) * 8 bytes of bits */
+	KMIG_REC_ACK     = 22,	/* v3, postcopy: offset = main-channel bytes read and placed */
 };
 
 enum kmig_wire_enc {
