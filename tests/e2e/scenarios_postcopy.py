@@ -345,8 +345,9 @@ def s31_postcopy_bad_requests(t, h):
 
 def s32_postcopy_combos(t, h):
     """Postcopy with multifd and with xbzrle (the precopy phase uses them, postcopy's pages go
-    raw on the main channel), release-ram freeing the source's memory; refused: postcopy
-    over a channel without a return path, a destination workload that cannot start early."""
+    raw on the main channel), release-ram freeing the source's memory, postcopy-ram on but
+    never started; refused: postcopy over a channel without a return path, a destination
+    workload that cannot start early."""
     for label, caps, params in (("multifd 2", {"multifd": True}, {"multifd-channels": 2}),
                                 ("xbzrle", {"xbzrle": True}, {})):
         # random content: XBZRLE sees every page changed whole, so it cannot converge either
@@ -375,6 +376,18 @@ def s32_postcopy_combos(t, h):
     t.ok(pc.get("released-pages", 0) >= 0.5 * (64 * MiB // 4096),
          "32 release-ram freed %d source pages once sent" % pc.get("released-pages", 0),
          json.dumps(pc))
+    # postcopy-ram on but never started: a version-3 stream that completes as precopy; the
+    # destination's userfaultfds are released, so it migrates on (tracked for writes)
+    src, dst, sdg, ddg = pc_pair(h, "s32p", touch=None, rate=2000)
+    migrate(src, listen(dst, "tcp:127.0.0.1:0"))
+    info = check_completed(t, "32 postcopy-ram on, never started: completes as precopy", src,
+                           dst, sdg, ddg)
+    t.ok("x-kmig-postcopy" not in info and info["ram"]["postcopy-bytes"] == 0,
+         "32 ... and nothing of it went as postcopy", json.dumps(info))
+    dst2 = h.kmigd("s32p-dst2", incoming=True)
+    ddg2 = h.dirtygen("s32p-ddg2", dst2, size="64M", role="dst")
+    migrate(dst, listen(dst2, "tcp:127.0.0.1:0"))
+    check_completed(t, "32 ... and its destination migrates on", dst, dst2, ddg, ddg2)
     # refusals
     src = h.kmigd("s32n-src")
     sdg = h.dirtygen("s32n-sdg", src, size="16M", idle=True)

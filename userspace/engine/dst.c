@@ -160,12 +160,13 @@ static int run(struct kmig_dst *d, struct kmig_listener *lis)
 	if (!ret && (d->chans[0].caps & KMIG_CHAN_F_RETURN_PATH))
 		ret = await_go(d);
 	if (!ret)
+		kmig_dst_pc_finish(d, true);	/* a version-3 stream that ended as precopy */
+	if (!ret)
 		ret = d->wl->ops->load(d->wl, d->state, d->state_len, STARTED_TIMEOUT_MS, d->err,
 				       sizeof(d->err));
 	if (!ret) {
 		kmig_mig_event(m, KMIG_EV_RESUME, 0);
 		reply(d, KMIG_REC_RESUMED, NULL);
-		kmig_dst_pc_finish(d, true);	/* a version-3 stream that ended as precopy */
 	}
 	return ret;
 }
