@@ -92,6 +92,8 @@ bool kmig_mig_transition(struct kmig_mig *m, enum kmig_mig_status from,
 			 enum kmig_mig_status to, const char *desc);
 /* moves to @to from whatever non-terminal state it is in; see kmig_mig_transition */
 bool kmig_mig_finish(struct kmig_mig *m, enum kmig_mig_status to, const char *desc);
+/* postcopy-active, -paused or -recover */
+bool kmig_mig_status_postcopy(enum kmig_mig_status st);
 /* queues a PASS, STOP or RESUME event */
 void kmig_mig_event(struct kmig_mig *m, enum kmig_mig_event_kind kind, unsigned int pass);
 /* the migration thread takes/returns the workload */

@@ -3,7 +3,8 @@
  * migrate.c: the migration state machine (see migrate.h): from->to
  * transitions and the ordered event queue, cancel, the workload slot the
  * owner and the migration thread share, and starting the source (src.c)
- * or destination (dst.c) thread.  Moving pages is not done here.
+ * or destination (dst.c) thread.  Moving pages is not done here, nor
+ * postcopy's own controls (migrate_postcopy.c).
  *
  * The owner's thread never waits for the migration thread: threads are
  * detached, and only kmig_mig_free() waits (bounded) for the last one.
@@ -451,7 +452,7 @@ int kmig_mig_start(struct kmig_mig *m, const struct kmig_mig_config *cfg, char *
 	return ret;
 }
 
-static bool in_postcopy(enum kmig_mig_status st)
+bool kmig_mig_status_postcopy(enum kmig_mig_status st)
 {
 	return st == KMIG_MIG_POSTCOPY_ACTIVE || st == KMIG_MIG_POSTCOPY_PAUSED ||
 	       st == KMIG_MIG_POSTCOPY_RECOVER;
@@ -473,7 +474,7 @@ int kmig_mig_cancel(struct kmig_mig *m, char *err, size_t n)
 	} else if (m->role == KMIG_MIG_ROLE_SRC && m->status == KMIG_MIG_POSTCOPY_PAUSED) {
 		/* nothing runs here or there: give up, keeping every page (held) */
 		m->cancel = true;
-	} else if (m->role == KMIG_MIG_ROLE_SRC && in_postcopy(m->status)) {
+	} else if (m->role == KMIG_MIG_ROLE_SRC && kmig_mig_status_postcopy(m->status)) {
 		if (err)
 			snprintf(err, n, "Postcopy migration in progress, cannot cancel.");
 		ret = -EBUSY;
@@ -484,105 +485,6 @@ int kmig_mig_cancel(struct kmig_mig *m, char *err, size_t n)
 	if (notified)
 		notify(m);
 	return ret;
-}
-
-int kmig_mig_start_postcopy(struct kmig_mig *m)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&m->lock);
-	if (m->role != KMIG_MIG_ROLE_SRC || m->status == KMIG_MIG_NONE)
-		ret = -ENOENT;
-	else if (!m->cfg.postcopy)
-		ret = -EINVAL;
-	else if (m->status == KMIG_MIG_SETUP || m->status == KMIG_MIG_ACTIVE)
-		m->start_postcopy = true;	/* racing the end is fine, as in QEMU */
-	pthread_mutex_unlock(&m->lock);
-	return ret;
-}
-
-int kmig_mig_pause(struct kmig_mig *m)
-{
-	int ret = -EINVAL;
-
-	pthread_mutex_lock(&m->lock);
-	if (m->status == KMIG_MIG_POSTCOPY_ACTIVE) {
-		/* the migration thread sees its channels fail and pauses */
-		for (unsigned int i = 0; i < KMIG_MIG_MAX_CHANS; i++)
-			if (m->chans[i])
-				kmig_chan_abort(m->chans[i]);
-		ret = 0;
-	}
-	pthread_mutex_unlock(&m->lock);
-	return ret;
-}
-
-int kmig_mig_resume(struct kmig_mig *m, const struct kmig_uri *uri, char *err, size_t n)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&m->lock);
-	if (m->role != KMIG_MIG_ROLE_SRC || m->status != KMIG_MIG_POSTCOPY_PAUSED ||
-	    m->resume_req || m->cancel) {
-		snprintf(err, n, "Cannot resume if there is no paused migration");
-		ret = -EINVAL;
-	} else {
-		m->resume_uri = *uri;
-		m->resume_req = true;
-		pthread_cond_broadcast(&m->cond);
-	}
-	pthread_mutex_unlock(&m->lock);
-	return ret;
-}
-
-int kmig_mig_recover(struct kmig_mig *m, const struct kmig_uri *uri, char *err, size_t n)
-{
-	struct kmig_listener lis;
-	int ret;
-
-	pthread_mutex_lock(&m->lock);
-	ret = m->role == KMIG_MIG_ROLE_DST && m->status == KMIG_MIG_POSTCOPY_PAUSED &&
-	      !m->recover_req ? 0 : -EINVAL;
-	pthread_mutex_unlock(&m->lock);
-	if (ret) {
-		snprintf(err, n, "Migrate recover can only be run when postcopy is paused.");
-		return ret;
-	}
-	ret = kmig_chan_listen(&lis, uri, err, n);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&m->lock);
-	if (m->status == KMIG_MIG_POSTCOPY_PAUSED && !m->recover_req) {
-		m->rec_lis = lis;
-		m->recover_req = true;
-		pthread_cond_broadcast(&m->cond);
-	} else {
-		snprintf(err, n, "Migrate recover can only be run when postcopy is paused.");
-		ret = -EINVAL;
-	}
-	pthread_mutex_unlock(&m->lock);
-	if (ret)
-		kmig_chan_listen_close(&lis);
-	return ret;
-}
-
-bool kmig_mig_wait_resume(struct kmig_mig *m, struct kmig_uri *uri, struct kmig_listener *lis)
-{
-	bool got = false;
-
-	pthread_mutex_lock(&m->lock);
-	while (!m->cancel && !(m->role == KMIG_MIG_ROLE_SRC ? m->resume_req : m->recover_req))
-		pthread_cond_wait(&m->cond, &m->lock);
-	if (!m->cancel && m->role == KMIG_MIG_ROLE_SRC) {
-		*uri = m->resume_uri;
-		m->resume_req = false;
-		got = true;
-	} else if (!m->cancel) {
-		*lis = m->rec_lis;
-		got = true;
-	}
-	pthread_mutex_unlock(&m->lock);
-	return got;
 }
 
 void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
@@ -622,7 +524,7 @@ int kmig_mig_cont(struct kmig_mig *m, char *err, size_t n)
 	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->role == KMIG_MIG_ROLE_SRC && in_postcopy(m->status)) {
+	if (m->role == KMIG_MIG_ROLE_SRC && kmig_mig_status_postcopy(m->status)) {
 		snprintf(err, n, "the migration is in postcopy: the workload runs on the "
 			 "destination, and resuming it here too would run it twice");
 		ret = -EBUSY;

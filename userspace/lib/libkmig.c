@@ -7,9 +7,7 @@
  * drops it keeps the workload as it was and registers again, with
  * back-off, with the next kmigd on the same socket.  The auto-converge
  * throttle's machinery is in kmig_throttle.c; this file decides when it is
- * applied and lifted.  A destination hands a userfaultfd with each block so
- * it can start before its memory arrived (postcopy), and keeps its own
- * reference to it until every page is in.
+ * applied and lifted; postcopy's end and references are in kmig_postcopy.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +28,7 @@
 
 #include "kmig_throttle.h"
 #include "libkmig.h"
+#include "libkmig_int.h"
 #include "wl_proto.h"
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -45,47 +44,6 @@ _Static_assert(KMIG_RAM_MAX_BLOCKS == KMIG_WL_MAX_BLOCKS, "block limits agree");
 _Static_assert(KMIG_STATE_MAX == KMIG_WL_MAX_PAYLOAD, "state limits agree");
 _Static_assert((int)KMIG_ROLE_SOURCE == (int)KMIG_WL_ROLE_SRC &&
 	       (int)KMIG_ROLE_DEST == (int)KMIG_WL_ROLE_DST, "roles agree");
-
-struct kmig_block {
-	char name[KMIG_WL_NAME_MAX];
-	void *addr;
-	size_t size;
-	int memfd;
-	int pc_uffd;	/* destination: the postcopy userfaultfd (our reference), or -1 */
-};
-
-/**
- * struct kmig_ctx - one workload's registration
- * @sock:      the fd kmig_fd() hands out: the agent connection while
- *             connected, a timer (the next reconnect) while not; the number
- *             stays the same either way
- * @connected: @sock is the agent connection
- * @path:      the agent socket, for reconnects ("" when opened on an fd)
- * @err:       sticky error once the connection is dropped for good
- * @options:   KMIG_OPT_*
- * @features:  what kmigd said it uses (REGISTERED)
- * @pc_pending: started by a postcopy migration whose pages are still coming
- * @throttle:  the registered writer threads and the throttle applied to them
- *             (the one part other threads may reach: kmig_thread_register())
- */
-struct kmig_ctx {
-	int sock;
-	bool connected;
-	char path[108];
-	unsigned int retry_ms;
-	int err;
-	unsigned int options;
-	uint64_t features;
-	bool pc_pending;
-	struct kmig_throttle *throttle;
-	enum kmig_role role;
-	enum kmig_state state;
-	struct kmig_callbacks cb;
-	void *opaque;
-	size_t page_size;
-	unsigned int nblocks;
-	struct kmig_block blocks[KMIG_WL_MAX_BLOCKS];
-};
 
 struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 			      const struct kmig_callbacks *cb, void *opaque)
@@ -250,16 +208,6 @@ static int uffd_create(void)
 	return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 }
 
-/* drops our references to the postcopy userfaultfds (kmigd may hold its own) */
-static void pc_uffds_close(struct kmig_ctx *ctx)
-{
-	for (unsigned int i = 0; i < ctx->nblocks; i++) {
-		if (ctx->blocks[i].pc_uffd >= 0)
-			close(ctx->blocks[i].pc_uffd);
-		ctx->blocks[i].pc_uffd = -1;
-	}
-}
-
 /* ---- the connection ---- */
 
 /* arms the placeholder timer behind ctx->sock for the next reconnect */
@@ -304,7 +252,7 @@ static int ctx_lost(struct kmig_ctx *ctx, int err)
 	/* nobody is left to lift it: a workload never stays throttled alone */
 	kmig_throttle_set(ctx->throttle, 0);
 	if (again) {
-		pc_uffds_close(ctx);	/* the next registration makes fresh ones */
+		kmig_pc_uffds_close(ctx);	/* the next registration makes fresh ones */
 		ctx->retry_ms = RETRY_FIRST_MS;
 		if (!wait_to_retry(ctx))
 			return 0;
@@ -349,7 +297,7 @@ static int handshake(struct kmig_ctx *ctx)
 	struct kmig_wl_hdr h;
 	int r = kmig_wl_send(ctx->sock, KMIG_WL_HELLO, &hello, sizeof(hello), NULL, 0);
 
-	pc_uffds_close(ctx);
+	kmig_pc_uffds_close(ctx);
 	for (unsigned int i = 0; !r && i < ctx->nblocks; i++) {
 		struct kmig_block *b = &ctx->blocks[i];
 		struct kmig_wl_block msg = { .size = b->size, .addr = (uint64_t)(uintptr_t)b->addr };
@@ -396,7 +344,7 @@ static int handshake(struct kmig_ctx *ctx)
 	if (!r)
 		ctx->features = h.len ? reg.features : 0;
 	if (r || !(ctx->features & KMIG_WL_F_POSTCOPY))
-		pc_uffds_close(ctx);	/* kmigd will not use them */
+		kmig_pc_uffds_close(ctx);	/* kmigd will not use them */
 	return r;
 }
 
@@ -465,33 +413,6 @@ int kmig_connected(const struct kmig_ctx *ctx)
 	return ctx && ctx->connected && !ctx->err;
 }
 
-int kmig_postcopy_pending(const struct kmig_ctx *ctx)
-{
-	return ctx && ctx->pc_pending;
-}
-
-/*
- * The end of a postcopy start (ARRIVED or FAILED), whatever role the
- * workload has taken since; 1 (the migration ended), or -EPROTO.
- */
-static int pc_end(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr)
-{
-	if (hdr->len)
-		return -EMSGSIZE;
-	if (hdr->type == KMIG_WL_FAILED) {
-		/* the memory stays incomplete: pc_pending stays, the workload must stop */
-		ctx->state = KMIG_STATE_FAILED;
-		return 1;
-	}
-	if (hdr->type != KMIG_WL_ARRIVED)
-		return -EPROTO;
-	ctx->pc_pending = false;
-	pc_uffds_close(ctx);
-	if (ctx->cb.arrived)
-		ctx->cb.arrived(ctx->opaque);
-	return 1;
-}
-
 /* ---- kmigd's requests ---- */
 
 /* PAUSE: stop, collect the device state, send it.  0 or -errno. */
@@ -549,7 +470,7 @@ static int src_throttle(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, con
 static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
 {
 	if (ctx->pc_pending && (hdr->type == KMIG_WL_ARRIVED || hdr->type == KMIG_WL_FAILED))
-		return pc_end(ctx, hdr);
+		return kmig_pc_end(ctx, hdr);
 	if (hdr->type == KMIG_WL_THROTTLE)
 		return src_throttle(ctx, hdr, buf);
 	if (hdr->len)
@@ -606,7 +527,7 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 	int r;
 
 	if (ctx->pc_pending && ctx->state == KMIG_STATE_STARTED)
-		return pc_end(ctx, hdr);
+		return kmig_pc_end(ctx, hdr);
 	if (ctx->state != KMIG_STATE_READY)
 		return -EPROTO;
 	switch (hdr->type) {
@@ -620,7 +541,7 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 			return -ECANCELED;
 		ctx->state = KMIG_STATE_STARTED;
 		if (!ctx->pc_pending)
-			pc_uffds_close(ctx);	/* every page is in: no postcopy this time */
+			kmig_pc_uffds_close(ctx);	/* every page is in: no postcopy this time */
 		r = kmig_wl_send(ctx->sock, KMIG_WL_STARTED, NULL, 0, NULL, 0);
 		if (!r && (ctx->features & KMIG_WL_F_REROLE))
 			r = become_source(ctx);
@@ -680,7 +601,7 @@ void kmig_close(struct kmig_ctx *ctx)
 	if (!ctx)
 		return;
 	kmig_throttle_free(ctx->throttle);	/* lifted, threads forgotten */
-	pc_uffds_close(ctx);
+	kmig_pc_uffds_close(ctx);
 	for (i = 0; i < ctx->nblocks; i++) {
 		munmap(ctx->blocks[i].addr, ctx->blocks[i].size);
 		close(ctx->blocks[i].memfd);
