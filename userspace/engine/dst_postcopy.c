@@ -201,6 +201,7 @@ int kmig_dst_pc_run(struct kmig_dst *d)
 		return kmig_dst_fail(d, -ret, "cannot start the workload's thread: %s", strerror(ret));
 	pc->load_live = true;
 	d->phase = KMIG_DST_PC_RUNNING;
+	d->io_broken = false;	/* from here on a broken read pauses (a data channel's did not) */
 	{
 		/* the window starts from here: everything up to RUN is in */
 		struct kmig_wire_rec ack = { .type = KMIG_REC_ACK, .offset = d->chans[0].bytes_in };
