@@ -51,20 +51,23 @@ GEN_H     := $(GEN)/qapi-types.h $(GEN)/qapi-visit.h $(GEN)/qapi-commands.h $(GE
 UTIL_SRC  := userspace/util/log.c userspace/util/loop.c userspace/util/json_stream.c \
 	userspace/util/json_write.c
 QMP_SRC   := userspace/qmp/qapi_rt.c userspace/qmp/qmp_server.c userspace/qmp/qmp_control.c \
-	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c userspace/qmp/qmp_agent.c
-ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/src.c userspace/engine/src_pages.c \
+	userspace/qmp/qmp_params.c userspace/qmp/qmp_migration.c userspace/qmp/qmp_agent.c \
+	userspace/qmp/qmp_postcopy.c
+ENGINE_SRC:= userspace/engine/migrate.c userspace/engine/migrate_postcopy.c userspace/engine/src.c userspace/engine/src_pages.c \
 	userspace/engine/sender.c userspace/engine/retpath.c userspace/engine/converge.c \
 	userspace/engine/batch.c userspace/engine/codec_raw.c userspace/engine/codec_xbzrle.c \
 	userspace/engine/xbzrle_send.c userspace/engine/codec_zlib.c \
 	userspace/engine/codec_zstd.c userspace/engine/dst.c userspace/engine/dst_recv.c \
-	userspace/engine/dst_pool.c \
+	userspace/engine/dst_pool.c userspace/engine/src_postcopy.c \
+	userspace/engine/dst_postcopy.c userspace/engine/dst_fault.c \
 	userspace/engine/block.c userspace/engine/ratelimit.c \
 	userspace/engine/pagehash.c userspace/engine/pagehash_avx2.c \
 	userspace/engine/xbzrle.c userspace/engine/xbzrle_cache.c
 XPORT_SRC := userspace/xport/uri.c userspace/xport/xport_fd.c userspace/xport/xport_sock.c \
 	userspace/xport/xport_pipe.c
 TRACK_SRC := userspace/track/tracker.c userspace/track/track_uffd.c userspace/track/track_kmod.c
-LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c userspace/lib/kmig_throttle.c
+LIBKMIG_SRC := userspace/lib/wl_proto.c userspace/lib/libkmig.c userspace/lib/kmig_throttle.c \
+	userspace/lib/kmig_postcopy.c
 KMIGD_SRC := userspace/kmigd/main.c
 AGENT_SRC := userspace/kmigd/wl_server.c userspace/kmigd/wl_conn.c userspace/kmigd/throttle_cgroup.c \
 	userspace/kmigd/cgroup_fs.c

@@ -37,6 +37,9 @@ from scenarios_engine import (s18_multifd, s19_multifd_failures, s20_multi_hop, 
                               s21_agent_dies, s22_events_and_stats)
 from scenarios_converge import (s23_compression, s24_bad_compressed, s25_xbzrle,  # noqa: E402
                                 s26_auto_converge)
+from scenarios_postcopy import (s27_postcopy, s28_postcopy_recover,  # noqa: E402
+                                s29_postcopy_cancel, s30_postcopy_dst_killed,
+                                s31_postcopy_bad_requests, s32_postcopy_combos)
 from scenarios_streams import s9_streams, s14_exec_and_incoming_uri, s17_mutated_streams  # noqa: E402,E501
 from steps import (MiB, Reported, check_completed, check_source_alive,  # noqa: E402
                    getfd, keyset_ok, listen, migrate, must, second_migration, start_pair)
@@ -497,6 +500,12 @@ SCENARIOS = [
     (24, "damaged compressed records", s24_bad_compressed),
     (25, "xbzrle", s25_xbzrle),
     (26, "auto-converge: libkmig and cgroup throttles", s26_auto_converge),
+    (27, "postcopy: a workload faster than the link", s27_postcopy),
+    (28, "postcopy: link cut, migrate-pause, recovery", s28_postcopy_recover),
+    (29, "postcopy: migrate_cancel in each phase", s29_postcopy_cancel),
+    (30, "postcopy: destination killed", s30_postcopy_dst_killed),
+    (31, "postcopy: bad and flooding page requests", s31_postcopy_bad_requests),
+    (32, "postcopy: multifd, xbzrle, release-ram, refusals", s32_postcopy_combos),
 ]
 
 

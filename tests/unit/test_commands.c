@@ -201,6 +201,34 @@ static void test_capabilities(void **state)
 				"{\"capability\": \"background-snapshot\", \"state\": true}]}", NULL),
 			    "Background-snapshot is not compatible with multifd");
 	assert_false(d.caps[MIGRATION_CAPABILITY_EVENTS]);	/* atomic */
+	/* postcopy: QEMU's checks */
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": ["
+				"{\"capability\": \"postcopy-ram\", \"state\": true}, "
+				"{\"capability\": \"x-ignore-shared\", \"state\": true}]}", NULL),
+			    "Postcopy is not compatible with ignore-shared");
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": ["
+				"{\"capability\": \"postcopy-ram\", \"state\": true}, "
+				"{\"capability\": \"compress\", \"state\": true}]}", NULL),
+			    "Postcopy is not currently compatible with compression");
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": ["
+				"{\"capability\": \"zero-copy-send\", \"state\": false}, "
+				"{\"capability\": \"multifd\", \"state\": false}, "
+				"{\"capability\": \"postcopy-ram\", \"state\": true}]}", NULL), "");
+	/* a channel without a return path cannot carry postcopy (QEMU's text) */
+	assert_string_equal(run("migrate", "{\"uri\": \"exec:true\"}", NULL),
+			    "Unable to open return-path for postcopy");
+	assert_string_equal(run("migrate-start-postcopy", NULL, NULL), "");	/* it ran */
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": ["
+				"{\"capability\": \"postcopy-ram\", \"state\": false}, "
+				"{\"capability\": \"return-path\", \"state\": true}]}", NULL), "");
+	assert_string_equal(run("migrate", "{\"uri\": \"file:/nonexistent/x\"}", NULL),
+			    "Unable to open return-path for postcopy");
+	assert_string_equal(run("migrate-set-capabilities", "{\"capabilities\": ["
+				"{\"capability\": \"return-path\", \"state\": false}]}", NULL), "");
+	assert_string_equal(run("migrate-pause", NULL, NULL),
+			    "migrate-pause is currently only supported during postcopy-active state");
+	assert_string_equal(run("migrate-recover", "{\"uri\": \"tcp:127.0.0.1:0\"}", NULL),
+			    "Migrate recover can only be run when postcopy is paused.");
 }
 
 static void test_no_argument_commands(void **state)

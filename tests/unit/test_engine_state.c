@@ -55,7 +55,7 @@ static void test_cancelling_is_not_overwritten(void **state)
 	struct kmig_mig *m = fresh_source();
 	struct kmig_mig_info mi;
 
-	kmig_mig_cancel(m);
+	kmig_mig_cancel(m, NULL, 0);
 	/* the migration thread, a moment late, reports it connected */
 	assert_false(kmig_mig_transition(m, KMIG_MIG_SETUP, KMIG_MIG_ACTIVE, NULL));
 	kmig_mig_get_info(m, &mi);
@@ -79,7 +79,7 @@ static void test_cancel_after_commit_is_too_late(void **state)
 
 	assert_true(kmig_mig_transition(m, KMIG_MIG_SETUP, KMIG_MIG_ACTIVE, NULL));
 	m->committed = true;
-	kmig_mig_cancel(m);
+	kmig_mig_cancel(m, NULL, 0);
 	assert_false(m->cancel);
 	assert_true(kmig_mig_finish(m, KMIG_MIG_COMPLETED, NULL));
 	expect_events(m, want, 3);
@@ -114,7 +114,7 @@ static void test_events_keep_order_across_threads(void **state)
 	assert_int_equal(pthread_create(&t, NULL, pass_events, &r), 0);
 	/* the "loop thread" cancels while the "migration thread" reports passes */
 	assert_true(kmig_mig_transition(m, KMIG_MIG_SETUP, KMIG_MIG_ACTIVE, NULL));
-	kmig_mig_cancel(m);
+	kmig_mig_cancel(m, NULL, 0);
 	cancelled = kmig_mig_finish(m, KMIG_MIG_FAILED, "x");
 	pthread_join(t, NULL);
 	assert_true(cancelled);

@@ -114,9 +114,13 @@ static void test_dest_flow(void **state)
 	agent_recv(a, KMIG_WL_HELLO, &hello, sizeof(hello), fds, 0);
 	assert_int_equal(hello.role, KMIG_WL_ROLE_DST);
 	assert_int_equal(hello.nblocks, 1);
-	agent_recv(a, KMIG_WL_BLOCK, &b, sizeof(b), fds, 1);	/* memfd, no uffd */
+	/* memfd, and (postcopy, on by default) a uffd this REGISTERED declines */
+	agent_recv(a, KMIG_WL_BLOCK, &b, sizeof(b), fds, uffd_available() ? 2 : 1);
 	assert_string_equal(b.name, "guest-ram");
-	assert_int_equal(b.flags, 0);
+	assert_int_equal(b.flags, uffd_available() ? KMIG_WL_BLOCK_F_UFFD : 0);
+	assert_int_equal(hello.features & KMIG_WL_F_POSTCOPY, KMIG_WL_F_POSTCOPY);
+	if (fds[1] >= 0)
+		close(fds[1]);
 	memfd = fds[0];
 	agent_recv(a, KMIG_WL_READY, NULL, 0, fds, 0);
 

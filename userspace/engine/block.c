@@ -17,7 +17,7 @@
 void kmig_block_init(struct kmig_block *b)
 {
 	memset(b, 0, sizeof(*b));
-	b->memfd = b->uffd = -1;
+	b->memfd = b->uffd = b->pc_uffd = -1;
 }
 
 void kmig_block_release(struct kmig_block *b)
@@ -28,8 +28,10 @@ void kmig_block_release(struct kmig_block *b)
 		close(b->memfd);
 	if (b->uffd >= 0)
 		close(b->uffd);
+	if (b->pc_uffd >= 0)
+		close(b->pc_uffd);
 	b->map = NULL;
-	b->memfd = b->uffd = -1;
+	b->memfd = b->uffd = b->pc_uffd = -1;
 }
 
 int kmig_block_for_each_data(const struct kmig_block *b,

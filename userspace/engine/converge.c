@@ -108,3 +108,11 @@ bool kmig_converge_sync(struct kmig_converge *c, const struct kmig_converge_cfg 
 		throttle_down(c, cfg, dirty, fits);
 	return false;
 }
+
+bool kmig_converge_leave_for_postcopy(struct kmig_converge *c, bool requested)
+{
+	if (!requested)
+		return false;
+	snprintf(c->why, sizeof(c->why), "switching to postcopy (migrate-start-postcopy)");
+	return true;
+}

@@ -15,6 +15,8 @@
  *    hand-over and a bandwidth that drops), and while they do not, the
  *    migration keeps iterating -- throttling further, with auto-converge.
  * Auto-converge is QEMU's rule exactly (see kmig_converge_sync).
+ * Leaving precopy for postcopy is asked here too
+ * (kmig_converge_leave_for_postcopy), after a sync that did not converge.
  */
 #ifndef KMIG_CONVERGE_H
 #define KMIG_CONVERGE_H
@@ -81,5 +83,12 @@ void kmig_converge_init(struct kmig_converge *c, int64_t now_ms, uint64_t transf
  */
 bool kmig_converge_sync(struct kmig_converge *c, const struct kmig_converge_cfg *cfg,
 			const struct kmig_sync_sample *s);
+/*
+ * After a sync that did not converge: whether to leave precopy for
+ * postcopy now.  QEMU's rule: only when asked (migrate-start-postcopy,
+ * @requested), and never when the rest fits the downtime limit (then the
+ * migration completes as precopy, which kmig_converge_sync said first).
+ */
+bool kmig_converge_leave_for_postcopy(struct kmig_converge *c, bool requested);
 
 #endif

@@ -7,7 +7,9 @@
  * once everything arrived and verified waits for the source's go-ahead
  * before it hands the device state to the workload and lets it start.
  * A failure is told to the source as text and to the workload as FAILED;
- * the workload never starts after one.
+ * the workload never starts after one.  With postcopy the workload starts
+ * at the source's RUN instead, and a broken connection after that pauses
+ * the migration until migrate-recover (dst_postcopy.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,13 +25,35 @@
 
 static void reply(struct kmig_dst *d, uint16_t type, const char *text)
 {
-	struct kmig_chan *c = &d->chans[0];
-	struct kmig_wire_rec r = kmig_rec(c, type);
+	struct kmig_wire_rec r = { .type = type };
 
-	r.chan = 0;
 	r.len = text ? (uint32_t)strnlen(text, KMIG_WIRE_MAX_ERROR) : 0;
-	if ((c->caps & KMIG_CHAN_F_RETURN_PATH) && kmig_chan_send_rec(c, &r, text))
+	if (kmig_dst_reply(d, &r, text))
 		kmig_log(KMIG_LOG_WARN, "incoming", "cannot answer the source");
+}
+
+/*
+ * Receives to the end; in postcopy a broken main channel pauses the
+ * migration and a resumed one goes on receiving.  Then, in postcopy, the
+ * last answer: every page is in and checked.
+ */
+static int receive_all(struct kmig_dst *d)
+{
+	int ret = kmig_dst_receive(d);
+
+	while (ret && d->phase == KMIG_DST_PC_RUNNING && d->io_broken && !d->m->cancel &&
+	       !kmig_dst_pc_start_result(d, false)) {
+		ret = kmig_dst_pc_pause(d);
+		if (!ret)
+			ret = kmig_dst_receive(d);
+	}
+	if (!ret && d->phase == KMIG_DST_PC_RUNNING)
+		ret = kmig_dst_pc_start_result(d, true);	/* it must have started */
+	if (!ret && d->phase == KMIG_DST_PC_RUNNING) {
+		reply(d, KMIG_REC_VERIFIED, NULL);
+		kmig_dst_pc_finish(d, true);
+	}
+	return ret;
 }
 
 /* accepts the data channels; each says which it is and that it belongs to us */
@@ -98,7 +122,7 @@ static int await_go(struct kmig_dst *d)
 static int run(struct kmig_dst *d, struct kmig_listener *lis)
 {
 	struct kmig_mig *m = d->m;
-	struct kmig_wire_block tab[KMIG_WIRE_MAX_BLOCKS];
+	struct kmig_wire_block *tab = d->tab;
 	char err[512] = "";
 	int ret = kmig_chan_accept(lis, &d->chans[0], -1, err, sizeof(err));
 
@@ -119,6 +143,8 @@ static int run(struct kmig_dst *d, struct kmig_listener *lis)
 		return kmig_dst_fail(d, -ENOENT, "no destination workload registered with this "
 				     "kmigd within %d s", WORKLOAD_WAIT_MS / 1000);
 	ret = kmig_dst_match_blocks(d, tab);
+	if (!ret && d->hdr.version == KMIG_WIRE_VERSION_POSTCOPY)
+		ret = kmig_dst_pc_prepare(d);	/* postcopy may come: faults on missing pages */
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&m->lock);
@@ -128,9 +154,13 @@ static int run(struct kmig_dst *d, struct kmig_listener *lis)
 	if (d->hdr.nchannels)
 		ret = accept_data_chans(d, lis);
 	if (!ret)
-		ret = kmig_dst_receive(d);
+		ret = receive_all(d);
+	if (!ret && d->phase == KMIG_DST_PC_RUNNING)
+		return 0;	/* postcopy: it runs already */
 	if (!ret && (d->chans[0].caps & KMIG_CHAN_F_RETURN_PATH))
 		ret = await_go(d);
+	if (!ret)
+		kmig_dst_pc_finish(d, true);	/* a version-3 stream that ended as precopy */
 	if (!ret)
 		ret = d->wl->ops->load(d->wl, d->state, d->state_len, STARTED_TIMEOUT_MS, d->err,
 				       sizeof(d->err));
@@ -163,6 +193,7 @@ void *kmig_dst_thread(void *arg)
 			snprintf(d->err, sizeof(d->err), "incoming migration cancelled");
 		kmig_dst_abort(d);
 		reply(d, KMIG_REC_ERROR, d->err);
+		kmig_dst_pc_finish(d, false);	/* its start ends first: one call at a time */
 		if (d->wl)
 			d->wl->ops->failed(d->wl);
 		kmig_log(KMIG_LOG_WARN, "incoming", "migration failed: %s", d->err);

@@ -2,9 +2,11 @@
 /*
  * dst.h: what the destination's files share: one incoming migration's
  * state.  dst.c runs it (accept, header, data channels, verify, hand-over);
- * dst_recv.c checks and places every record a channel brings.  The record
- * code does not need a running engine, so tests and the stream fuzzer
- * drive it on a channel of their own.
+ * dst_recv.c checks and places every record a channel brings;
+ * dst_postcopy.c and dst_fault.c are postcopy's switch, atomic placement,
+ * resume, and the userfaultfd side.  The record code does not need a
+ * running engine, so tests and the stream fuzzer drive it on a channel of
+ * their own.
  */
 #ifndef KMIG_DST_H
 #define KMIG_DST_H
@@ -16,6 +18,7 @@
 #include "mig_internal.h"
 
 struct kmig_dst_pool;
+struct kmig_dst_pc;
 #include "workload.h"
 
 /**
@@ -68,6 +71,12 @@ struct kmig_dst_rx {
  * @pool:     those threads, while the main channel is received
  * @failed:   a channel failed: the others stop at their next step
  * @err:      why it failed (the first reason found)
+ * @tab:      the block table as received (a resumed postcopy must match it)
+ * @phase:    postcopy: none, between POSTCOPY and RUN, or running
+ * @pc:       postcopy's state (dst_postcopy.c), from the version-3 header on
+ * @io_broken: a channel read failed (the link, not the stream's content)
+ * @rp_lock:  one writer at a time on the return path (postcopy's fault
+ *            thread writes requests too)
  */
 struct kmig_dst {
 	struct kmig_mig *m;
@@ -90,6 +99,11 @@ struct kmig_dst {
 	struct kmig_dst_pool *pool;
 	_Atomic bool failed;
 	char err[512];
+	struct kmig_wire_block tab[KMIG_WIRE_MAX_BLOCKS];
+	enum { KMIG_DST_PC_NONE, KMIG_DST_PC_SWITCH, KMIG_DST_PC_RUNNING } phase;
+	struct kmig_dst_pc *pc;
+	_Atomic bool io_broken;
+	pthread_mutex_t rp_lock;
 };
 
 /* dst_recv.c */
@@ -119,5 +133,58 @@ void kmig_dst_codecs_fini(void **cpriv, bool *cinit);
 void *kmig_dst_rx_thread(void *arg);
 /* stops everything once one channel failed */
 void kmig_dst_abort(struct kmig_dst *d);
+/* whether page @i of @db has arrived */
+bool kmig_dst_seen(const struct kmig_dstblk *db, uint64_t i);
+/* marks pages [first, first + n) of @db arrived */
+void kmig_dst_mark(struct kmig_dstblk *db, uint64_t first, uint64_t n);
+/* checks a page record's fields against the stream and its channel */
+int kmig_dst_check_page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r);
+/* reads @n bytes of @rx's channel; a failure is the stream's end (d->io_broken) */
+int kmig_dst_read(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what);
+/*
+ * A return-path record (any thread).  0 (also on a channel without a
+ * return path: nothing to send), -ENOTCONN while postcopy is paused, -errno.
+ */
+int kmig_dst_reply(struct kmig_dst *d, struct kmig_wire_rec *r, const void *payload);
+
+/* dst_postcopy.c */
+/* a version-3 header: the workload's blocks registered for missing pages; 0 or -errno */
+int kmig_dst_pc_prepare(struct kmig_dst *d);
+/* POSTCOPY: the data channels are done; the switch's records follow */
+int kmig_dst_pc_begin(struct kmig_dst *d, const struct kmig_wire_rec *r);
+/* DISCARD: those pages are stale, they will come again */
+int kmig_dst_pc_discard(struct kmig_dst *d, const struct kmig_wire_rec *r);
+/* RUN: stale and missing pages are holes now; the workload starts */
+int kmig_dst_pc_run(struct kmig_dst *d);
+/* a page record after RUN: read whole, then placed atomically */
+int kmig_dst_pc_pages(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r);
+/* 0, or the workload's failure to start (d->err) once that is known */
+int kmig_dst_pc_start_result(struct kmig_dst *d, bool wait);
+/*
+ * The main channel broke in postcopy: postcopy-paused until migrate-recover
+ * and the source's new channel (then postcopy-active again: 0), or -errno
+ * (shutdown).
+ */
+int kmig_dst_pc_pause(struct kmig_dst *d);
+/*
+ * The end of a version-3 stream: @ok: every page is in (postcopy's or
+ * precopy's): the blocks are unregistered and, after a postcopy start, the
+ * workload told; not @ok: they stay registered (a missing page waits).
+ */
+void kmig_dst_pc_finish(struct kmig_dst *d, bool ok);
+void kmig_dst_pc_free(struct kmig_dst *d);
+
+/* dst_fault.c */
+/* registers every block's userfaultfd for missing pages; 0 or -errno (d->err) */
+int kmig_dst_fault_register(struct kmig_dst *d);
+/* unregisters them (every page is in) */
+void kmig_dst_fault_unregister(struct kmig_dst *d);
+/* the fault thread: reads the workload's faults and asks for their pages */
+int kmig_dst_fault_start(struct kmig_dst *d);
+void kmig_dst_fault_stop(struct kmig_dst *d);
+/* pages [first, first + n) of block @bi are placed: their faults are served */
+void kmig_dst_fault_placed(struct kmig_dst *d, unsigned int bi, uint64_t first, uint64_t n);
+/* the return path is (@up) or is not usable; up: asks again for every page faulted on */
+void kmig_dst_fault_link(struct kmig_dst *d, bool up);
 
 #endif

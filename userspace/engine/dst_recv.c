@@ -5,7 +5,8 @@
  * offset, page count, encoding and length is checked before anything is
  * written, and raw pages are read straight into the destination's block
  * only once their range is known to lie inside it.  A bad or truncated
- * stream fails the migration with a message saying what was wrong.
+ * stream fails the migration with a message saying what was wrong.  After
+ * postcopy's RUN, pages go to dst_postcopy.c instead (placed atomically).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@ void kmig_dst_init(struct kmig_dst *d, struct kmig_mig *m)
 	d->m = m;
 	d->zero_hash = kmig_zero_page_hash();
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->rp_lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	for (unsigned int i = 0; i < KMIG_MIG_MAX_CHANS; i++) {
 		d->rx[i].d = d;
@@ -44,8 +46,25 @@ void kmig_dst_fini(struct kmig_dst *d)
 		free(rx->scratch);
 	}
 	free(d->state);
+	kmig_dst_pc_free(d);
 	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->rp_lock);
 	pthread_mutex_destroy(&d->lock);
+}
+
+int kmig_dst_reply(struct kmig_dst *d, struct kmig_wire_rec *r, const void *payload)
+{
+	struct kmig_chan *c = &d->chans[0];
+	int ret = 0;
+
+	r->chan = 0;
+	pthread_mutex_lock(&d->rp_lock);
+	if (!c->ops)
+		ret = -ENOTCONN;	/* postcopy paused: no channel now */
+	else if (c->caps & KMIG_CHAN_F_RETURN_PATH)
+		ret = kmig_chan_send_rec(c, r, payload);
+	pthread_mutex_unlock(&d->rp_lock);
+	return ret;
 }
 
 int kmig_dst_fail(struct kmig_dst *d, int ret, const char *fmt, ...)
@@ -62,10 +81,12 @@ int kmig_dst_fail(struct kmig_dst *d, int ret, const char *fmt, ...)
 	return ret;
 }
 
-static int rd(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what)
+int kmig_dst_read(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what)
 {
 	int ret = kmig_chan_read(rx->c, buf, n);
 
+	if (ret)
+		rx->d->io_broken = true;	/* the link, not the stream's content */
 	if (ret == -ECONNRESET)
 		return kmig_dst_fail(rx->d, -EPIPE, "migration stream ended early, in %s (channel %u, "
 				     "after %llu bytes)", what, rx->c->id,
@@ -75,6 +96,8 @@ static int rd(struct kmig_dst_rx *rx, void *buf, size_t n, const char *what)
 				     what, rx->c->id, strerror(-ret));
 	return 0;
 }
+
+#define rd kmig_dst_read
 
 int kmig_dst_read_header(struct kmig_dst *d, struct kmig_wire_block *tab)
 {
@@ -87,9 +110,10 @@ int kmig_dst_read_header(struct kmig_dst *d, struct kmig_wire_block *tab)
 		return ret;
 	if (h->magic != KMIG_WIRE_MAGIC)
 		return kmig_dst_fail(d, -EPROTO, "not a kmig migration stream (bad magic)");
-	if (h->version != KMIG_WIRE_VERSION)
-		return kmig_dst_fail(d, -EPROTO, "unsupported stream version %u (this kmig reads %u)",
-				     h->version, KMIG_WIRE_VERSION);
+	if (h->version != KMIG_WIRE_VERSION && h->version != KMIG_WIRE_VERSION_POSTCOPY)
+		return kmig_dst_fail(d, -EPROTO, "unsupported stream version %u (this kmig reads %u "
+				     "and %u)", h->version, KMIG_WIRE_VERSION,
+				     KMIG_WIRE_VERSION_POSTCOPY);
 	if (h->page_size != KMIG_WIRE_PAGE_SIZE)
 		return kmig_dst_fail(d, -EPROTO, "unsupported page size %u", h->page_size);
 	if (!h->nblocks || h->nblocks > KMIG_WIRE_MAX_BLOCKS)
@@ -140,25 +164,28 @@ int kmig_dst_match_blocks(struct kmig_dst *d, const struct kmig_wire_block *tab)
 		total += tab[i].size;
 	}
 	d->nblk = d->hdr.nblocks;
+	if (tab != d->tab)
+		memcpy(d->tab, tab, d->nblk * sizeof(tab[0]));
 	if (total != d->hdr.total)
 		return kmig_dst_fail(d, -EPROTO, "stream header total %llu does not match its blocks",
 				     (unsigned long long)d->hdr.total);
 	return 0;
 }
 
-static bool seen(const struct kmig_dstblk *db, uint64_t i)
+bool kmig_dst_seen(const struct kmig_dstblk *db, uint64_t i)
 {
 	return __atomic_load_n(&db->seen[i / 64], __ATOMIC_RELAXED) & (1ull << (i % 64));
 }
 
-static void mark(struct kmig_dstblk *db, uint64_t first, uint64_t n)
+
+
+void kmig_dst_mark(struct kmig_dstblk *db, uint64_t first, uint64_t n)
 {
 	for (uint64_t i = first; i < first + n; i++)
 		__atomic_fetch_or(&db->seen[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
 }
 
-/* checks a page record's fields against the stream and its channel */
-static int check_page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
+int kmig_dst_check_page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 {
 	struct kmig_dst *d = rx->d;
 	uint32_t max = r->enc == KMIG_ENC_ZERO ? KMIG_WIRE_MAX_ZERO_RUN : KMIG_WIRE_MAX_RUN;
@@ -182,7 +209,7 @@ static int check_page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 		if (r->count != 1 || !r->len || r->len > KMIG_PAGE_SIZE)
 			return kmig_dst_fail(d, -EPROTO, "bad XBZRLE record (%u pages, %u bytes)",
 					     r->count, r->len);
-		if (!seen(&d->blk[r->block], r->offset >> KMIG_PAGE_SHIFT))
+		if (!kmig_dst_seen(&d->blk[r->block], r->offset >> KMIG_PAGE_SHIFT))
 			return kmig_dst_fail(d, -EPROTO, "XBZRLE delta for page %llu of block '%s', "
 					     "which never arrived",
 					     (unsigned long long)(r->offset >> KMIG_PAGE_SHIFT),
@@ -202,7 +229,7 @@ static int page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 	struct kmig_dstblk *db;
 	uint64_t first;
 	uint8_t *p;
-	int ret = check_page_rec(rx, r);
+	int ret = kmig_dst_check_page_rec(rx, r);
 
 	if (ret)
 		return ret;
@@ -213,11 +240,11 @@ static int page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 	if (r->enc == KMIG_ENC_ZERO) {
 		for (uint64_t i = first; i < first + r->count; i++) {
 			/* pages that never arrived are still the zeroes fallocate gave them */
-			if (seen(db, i))
+			if (kmig_dst_seen(db, i))
 				memset(db->b->map + (i << KMIG_PAGE_SHIFT), 0, KMIG_PAGE_SIZE);
 			db->hash[i] = d->zero_hash;
 		}
-		mark(db, first, r->count);
+		kmig_dst_mark(db, first, r->count);
 		return 0;
 	}
 	if (r->enc != KMIG_ENC_RAW) {
@@ -245,7 +272,7 @@ static int page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 		return ret;
 	for (uint32_t i = 0; i < r->count; i++)
 		db->hash[first + i] = kmig_page_hash(p + ((size_t)i << KMIG_PAGE_SHIFT));
-	mark(db, first, r->count);
+	kmig_dst_mark(db, first, r->count);
 	return 0;
 }
 
@@ -253,7 +280,7 @@ int kmig_dst_place_encoded(struct kmig_dst *d, void **cpriv, bool *cinit,
 			   const struct kmig_wire_rec *r, const uint8_t *in)
 {
 	const struct kmig_codec_ops *codec = kmig_codec_for(r->enc);
-	struct kmig_dstblk *db = &d->blk[r->block];	/* checked by check_page_rec */
+	struct kmig_dstblk *db = &d->blk[r->block];	/* checked by kmig_dst_check_page_rec */
 	uint64_t first = r->offset >> KMIG_PAGE_SHIFT;
 	uint8_t *p = db->b->map + r->offset;
 	char why[256] = "";
@@ -272,7 +299,7 @@ int kmig_dst_place_encoded(struct kmig_dst *d, void **cpriv, bool *cinit,
 				     codec->name, db->b->name, (unsigned long long)r->offset, why);
 	for (uint32_t i = 0; i < r->count; i++)
 		db->hash[first + i] = kmig_page_hash(p + ((size_t)i << KMIG_PAGE_SHIFT));
-	mark(db, first, r->count);
+	kmig_dst_mark(db, first, r->count);
 	return 0;
 }
 
@@ -403,7 +430,7 @@ static int on_end(struct kmig_dst *d, const struct kmig_wire_rec *r)
 		struct kmig_dstblk *db = &d->blk[i];
 
 		for (uint64_t p = 0; p < db->npages; p++)
-			if (!seen(db, p))
+			if (!kmig_dst_seen(db, p))
 				return kmig_dst_fail(d, -EPROTO, "page %llu of block '%s' never arrived",
 						     (unsigned long long)p, db->b->name);
 		if (kmig_block_checksum(db->hash, db->npages) != sums[i])
@@ -425,17 +452,46 @@ static int receive(struct kmig_dst *d)
 		/* a page comes once between PASS records: older copies are placed first */
 		if (r.type != KMIG_REC_PAGES && d->pool && kmig_dst_pool_drain(d->pool))
 			return -EPROTO;
+		if (d->pc && d->phase == KMIG_DST_PC_RUNNING && (ret = kmig_dst_pc_start_result(d, false)))
+			return ret;	/* the workload did not start */
+		if (d->phase && r.type != KMIG_REC_PAGES && r.type != KMIG_REC_STATE &&
+		    r.type != KMIG_REC_END && r.type != KMIG_REC_DISCARD && r.type != KMIG_REC_RUN)
+			return kmig_dst_fail(d, -EPROTO, "record type %u after the switch to "
+					     "postcopy", r.type);
 		switch (r.type) {
 		case KMIG_REC_PAGES:
-			if (d->nchans > 1)
+			if (d->phase == KMIG_DST_PC_RUNNING) {
+				ret = kmig_dst_pc_pages(rx, &r);
+				break;
+			}
+			if (d->nchans > 1 || d->phase)
 				return kmig_dst_fail(d, -EPROTO, "page record on the main channel of "
-						     "a multifd stream");
+						     "a multifd stream, or during the switch to "
+						     "postcopy");
 			ret = page_rec(rx, &r);
 			break;
 		case KMIG_REC_PASS:
 			if (r.len)
 				return kmig_dst_fail(d, -EPROTO, "pass record with a payload");
 			d->passes = (unsigned int)r.offset;
+			break;
+		case KMIG_REC_POSTCOPY:
+			if (d->hdr.version != KMIG_WIRE_VERSION_POSTCOPY || d->phase || r.len)
+				return kmig_dst_fail(d, -EPROTO, "unexpected postcopy record (stream "
+						     "version %u)", d->hdr.version);
+			ret = kmig_dst_pc_begin(d, &r);
+			break;
+		case KMIG_REC_DISCARD:
+			if (d->phase != KMIG_DST_PC_SWITCH || r.len)
+				return kmig_dst_fail(d, -EPROTO, "discard record outside the switch to "
+						     "postcopy");
+			ret = kmig_dst_pc_discard(d, &r);
+			break;
+		case KMIG_REC_RUN:
+			if (d->phase != KMIG_DST_PC_SWITCH || r.len || !d->state)
+				return kmig_dst_fail(d, -EPROTO, "run record outside the switch to "
+						     "postcopy, or before the device state");
+			ret = kmig_dst_pc_run(d);
 			break;
 		case KMIG_REC_STATE:
 			if (r.len > KMIG_WIRE_MAX_STATE || d->state)
@@ -448,6 +504,9 @@ static int receive(struct kmig_dst *d)
 			ret = rd(rx, d->state, r.len, "the device state");
 			break;
 		case KMIG_REC_END:
+			if (d->phase == KMIG_DST_PC_SWITCH)
+				return kmig_dst_fail(d, -EPROTO, "end record during the switch to "
+						     "postcopy");
 			return on_end(d, &r);
 		default:
 			return kmig_dst_fail(d, -EPROTO, "unknown record type %u", r.type);

@@ -3,7 +3,8 @@
  * migrate.c: the migration state machine (see migrate.h): from->to
  * transitions and the ordered event queue, cancel, the workload slot the
  * owner and the migration thread share, and starting the source (src.c)
- * or destination (dst.c) thread.  Moving pages is not done here.
+ * or destination (dst.c) thread.  Moving pages is not done here, nor
+ * postcopy's own controls (migrate_postcopy.c).
  *
  * The owner's thread never waits for the migration thread: threads are
  * detached, and only kmig_mig_free() waits (bounded) for the last one.
@@ -67,6 +68,8 @@ static void abort_io_locked(struct kmig_mig *m)
 			kmig_chan_abort(m->chans[i]);
 	if (m->listening)
 		kmig_chan_listen_abort(&m->lis);
+	if (m->recover_req)
+		kmig_chan_listen_abort(&m->rec_lis);
 }
 
 bool kmig_mig_stop(struct kmig_mig *m)
@@ -97,6 +100,8 @@ void kmig_mig_free(struct kmig_mig *m)
 	}
 	if (m->listening)
 		kmig_chan_listen_close(&m->lis);
+	if (m->recover_req)
+		kmig_chan_listen_close(&m->rec_lis);
 	free(m->events);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
@@ -376,6 +381,10 @@ static void reset_locked(struct kmig_mig *m, enum kmig_mig_role role)
 	m->cancel = false;
 	m->committed = false;
 	m->held = false;
+	m->incomplete = false;
+	m->dst_running = false;
+	m->start_postcopy = false;
+	m->resume_req = false;
 	m->paused = false;
 	m->error_desc[0] = 0;
 	m->tracker[0] = 0;
@@ -443,9 +452,16 @@ int kmig_mig_start(struct kmig_mig *m, const struct kmig_mig_config *cfg, char *
 	return ret;
 }
 
-void kmig_mig_cancel(struct kmig_mig *m)
+bool kmig_mig_status_postcopy(enum kmig_mig_status st)
+{
+	return st == KMIG_MIG_POSTCOPY_ACTIVE || st == KMIG_MIG_POSTCOPY_PAUSED ||
+	       st == KMIG_MIG_POSTCOPY_RECOVER;
+}
+
+int kmig_mig_cancel(struct kmig_mig *m, char *err, size_t n)
 {
 	bool notified = false;
+	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
 	/* past the commit the destination may already run: too late to cancel */
@@ -455,12 +471,20 @@ void kmig_mig_cancel(struct kmig_mig *m)
 		set_locked(m, KMIG_MIG_CANCELLING, NULL);
 		notified = true;
 		abort_io_locked(m);
+	} else if (m->role == KMIG_MIG_ROLE_SRC && m->status == KMIG_MIG_POSTCOPY_PAUSED) {
+		/* nothing runs here or there: give up, keeping every page (held) */
+		m->cancel = true;
+	} else if (m->role == KMIG_MIG_ROLE_SRC && kmig_mig_status_postcopy(m->status)) {
+		if (err)
+			snprintf(err, n, "Postcopy migration in progress, cannot cancel.");
+		ret = -EBUSY;
 	}
 	/* QEMU's migrate_cancel does not stop a destination */
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	if (notified)
 		notify(m);
+	return ret;
 }
 
 void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
@@ -470,6 +494,7 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->status = m->status;
 	out->role = m->role;
 	out->paused = m->paused;
+	out->dst_running = m->dst_running;
 	out->held = m->held;
 	out->have_workload = m->wl != NULL;
 	out->listening = m->listening && m->role == KMIG_MIG_ROLE_DST && !terminal(m->status);
@@ -482,10 +507,13 @@ void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out)
 	out->nthreads = m->nthreads;
 	memcpy(out->threads, m->threads, m->nthreads * sizeof(m->threads[0]));
 	if (m->role == KMIG_MIG_ROLE_DST && m->status != KMIG_MIG_COMPLETED && m->lis.ops) {
-		out->listen_unix = m->lis.uri.kind == KMIG_URI_UNIX;
-		snprintf(out->listen_host, sizeof(out->listen_host), "%s", m->lis.host);
+		/* while migrate-recover listens, that is where the source must come */
+		const struct kmig_listener *l = m->recover_req ? &m->rec_lis : &m->lis;
+
+		out->listen_unix = l->uri.kind == KMIG_URI_UNIX;
+		snprintf(out->listen_host, sizeof(out->listen_host), "%s", l->host);
 		snprintf(out->listen_port, sizeof(out->listen_port), "%s",
-			 out->listen_unix ? m->lis.uri.path : m->lis.port);
+			 out->listen_unix ? l->uri.path : l->port);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -496,9 +524,17 @@ int kmig_mig_cont(struct kmig_mig *m, char *err, size_t n)
 	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->wl_busy && m->paused) {
+	if (m->role == KMIG_MIG_ROLE_SRC && kmig_mig_status_postcopy(m->status)) {
+		snprintf(err, n, "the migration is in postcopy: the workload runs on the "
+			 "destination, and resuming it here too would run it twice");
+		ret = -EBUSY;
+	} else if (m->wl_busy && m->paused) {
 		snprintf(err, n, "the workload is stopped for a migration's switch-over");
 		ret = -EBUSY;
+	} else if (m->held && m->incomplete) {
+		snprintf(err, n, "the source freed memory it had sent to the destination "
+			 "(release-ram): the workload cannot run here any more");
+		ret = -EPERM;
 	} else if (m->held && m->wl && !m->wl_busy) {
 		m->held = false;
 		w = m->wl;

@@ -5,7 +5,9 @@
  * Nothing here knows QMP: calls return -errno and a sentence.
  *
  * States follow QEMU: none -> setup -> active -> completed | failed, and
- * cancelling -> cancelled.  Every change is a from->to transition that
+ * cancelling -> cancelled; with postcopy, active -> postcopy-active ->
+ * completed, a broken connection postcopy-active -> postcopy-paused, and a
+ * resume postcopy-paused -> postcopy-recover -> postcopy-active.  Every change is a from->to transition that
  * fails once the state has moved on (QEMU's migrate_set_state), and every
  * transition, dirty sync and run-state change queues one event, in order.
  * The owner's notify hook says "events are waiting"; it drains them with
@@ -32,6 +34,9 @@ enum kmig_mig_status {
 	KMIG_MIG_ACTIVE,
 	KMIG_MIG_COMPLETED,
 	KMIG_MIG_FAILED,
+	KMIG_MIG_POSTCOPY_ACTIVE,	/* the workload runs on the destination, pages follow */
+	KMIG_MIG_POSTCOPY_PAUSED,	/* postcopy lost its connection: waiting for a resume */
+	KMIG_MIG_POSTCOPY_RECOVER,	/* a paused postcopy is reconnecting */
 };
 
 enum kmig_mig_role { KMIG_MIG_ROLE_NONE, KMIG_MIG_ROLE_SRC, KMIG_MIG_ROLE_DST };
@@ -64,6 +69,7 @@ struct kmig_mig_hooks {
 /** struct kmig_tuning - parameters the engine reads while it runs */
 struct kmig_tuning {
 	uint64_t max_bandwidth;		/* bytes/s, 0 = unlimited */
+	uint64_t max_postcopy_bandwidth;	/* bytes/s for the background sweep, 0 = unlimited */
 	uint64_t xbzrle_cache_size;	/* bytes (xbzrle-cache-size) */
 	struct kmig_converge_cfg conv;	/* downtime limit, auto-converge, guarantee */
 };
@@ -87,6 +93,11 @@ struct kmig_codec_cfg {
  *            main channel (decompress-threads)
  * @xbzrle:   send changed pages as XBZRLE deltas (main channel only), with a
  *            cache of @xbzrle_cache_size bytes to start with
+ * @postcopy: capability postcopy-ram: the stream may switch to postcopy
+ *            (version 3); the destination must be able to run before all
+ *            its memory arrived
+ * @release_ram: capability release-ram: in postcopy, free each page of the
+ *            source's memory once sent
  */
 struct kmig_mig_config {
 	struct kmig_uri uri;
@@ -98,6 +109,30 @@ struct kmig_mig_config {
 	unsigned int decode_threads;
 	bool xbzrle;
 	uint64_t xbzrle_cache_size;
+	bool postcopy;
+	bool release_ram;
+};
+
+/**
+ * struct kmig_pc_stats - postcopy counters (kmig's x-kmig-postcopy)
+ * Source: @requests page requests taken in (postcopy-requests), of them
+ * @refused (outside any block, a bad length, before postcopy) and @dropped
+ * (the queue was full); @urgent_pages sent because asked for, @swept_pages
+ * by the background sweep; @released pages freed (release-ram); @held
+ * pages the source still holds that the destination may lack.
+ * Destination: @faults the workload took on missing pages, their latency
+ * (fault read to page placed) as @lat_sum_ns / @lat_max_ns over
+ * @lat_count, @requests sent, @placed pages placed atomically,
+ * @missing pages still to come.  Both: @pauses (broken connections) and
+ * @recoveries (resumed ones).
+ */
+struct kmig_pc_stats {
+	bool active;			/* postcopy began (the counters mean something) */
+	uint64_t requests, refused, dropped, urgent_pages, swept_pages, released, held;
+	uint64_t faults, lat_count, lat_sum_ns, lat_max_ns, placed, missing;
+	uint64_t pauses, recoveries;
+	int64_t start_ms;		/* when the workload started on the destination */
+	char why[256];			/* why it paused last ("" while it runs) */
 };
 
 /**
@@ -117,6 +152,7 @@ struct kmig_mig_stats {
 	uint64_t pages_per_second;
 	uint64_t precopy_bytes;		/* sent while the workload ran */
 	uint64_t downtime_bytes;	/* sent while it was stopped */
+	uint64_t postcopy_bytes;	/* sent while it ran on the destination */
 	double mbps;
 	int64_t expected_downtime_ms;
 	int64_t downtime_ms;
@@ -132,6 +168,7 @@ struct kmig_mig_stats {
 	uint64_t xb_pages, xb_bytes, xb_cache_miss, xb_overflow, xb_tried;
 	double xb_miss_rate, xb_encoding_rate;	/* over the last pass */
 	char converge_why[256];		/* why it has not switched over yet */
+	struct kmig_pc_stats pc;
 };
 
 #define KMIG_MIG_MAX_THREADS 64
@@ -151,7 +188,10 @@ struct kmig_mig_thread {
  * struct kmig_mig_info - a consistent snapshot for query-migrate / -status
  * @status:     current state
  * @role:       what this side was in the current or last migration
- * @paused:     the source workload is stopped for the final copy
+ * @paused:     the source workload is stopped for the final copy (or for
+ *              good: postcopy runs it on the destination)
+ * @dst_running: destination: the workload runs here (postcopy, before
+ *              every page arrived)
  * @held:       the source workload stays stopped after a failure past the
  *              hand-over (or was registered stopped), until kmig_mig_cont()
  * @have_workload: a workload is registered
@@ -169,6 +209,7 @@ struct kmig_mig_info {
 	enum kmig_mig_status status;
 	enum kmig_mig_role role;
 	bool paused;
+	bool dst_running;
 	bool held;
 	bool have_workload;
 	bool listening;
@@ -231,8 +272,37 @@ void kmig_mig_fail_early(struct kmig_mig *m, const char *desc);
  * is in progress, -EALREADY while this side is an unfinished destination.
  */
 int kmig_mig_start(struct kmig_mig *m, const struct kmig_mig_config *cfg, char *err, size_t n);
-/* asks a running source migration to stop; the source keeps running */
-void kmig_mig_cancel(struct kmig_mig *m);
+/*
+ * Asks a running source migration to stop; the source keeps running.  In
+ * postcopy-active and postcopy-recover it is refused (-EBUSY, @err filled
+ * if not NULL): the workload runs on the destination.  In postcopy-paused
+ * it gives the migration up: it fails, and the source keeps the workload
+ * stopped with its memory (held) for the operator's decision.
+ */
+int kmig_mig_cancel(struct kmig_mig *m, char *err, size_t n);
+/*
+ * migrate-start-postcopy: a source migration in setup or active switches
+ * to postcopy at its next step (0; nothing happens once it is past that).
+ * -EINVAL when it was not started with @postcopy, -ENOENT when this side
+ * never started one.
+ */
+int kmig_mig_start_postcopy(struct kmig_mig *m);
+/*
+ * migrate-pause: breaks the connection of a migration in postcopy-active
+ * on purpose (either side); it goes postcopy-paused.  -EINVAL otherwise.
+ */
+int kmig_mig_pause(struct kmig_mig *m);
+/*
+ * migrate with resume: a source in postcopy-paused reconnects to @uri and
+ * goes on.  -EINVAL (@err: QEMU's text) when none is paused.
+ */
+int kmig_mig_resume(struct kmig_mig *m, const struct kmig_uri *uri, char *err, size_t n);
+/*
+ * migrate-recover: a destination in postcopy-paused listens on @uri for
+ * its source to come back.  -EINVAL (@err: QEMU's text) when it is not
+ * paused, or -errno when it cannot listen.
+ */
+int kmig_mig_recover(struct kmig_mig *m, const struct kmig_uri *uri, char *err, size_t n);
 void kmig_mig_get_info(struct kmig_mig *m, struct kmig_mig_info *out);
 /* pops the oldest queued event; false when there is none */
 bool kmig_mig_next_event(struct kmig_mig *m, struct kmig_mig_event *ev);
@@ -244,6 +314,12 @@ bool kmig_mig_next_event(struct kmig_mig *m, struct kmig_mig_event *ev);
  * migration's switch-over.
  */
 int kmig_mig_cont(struct kmig_mig *m, char *err, size_t n);
+
+/*
+ * Whether this host can run a postcopy destination: an unprivileged
+ * (user-mode-only) userfaultfd that handles missing pages of shared memory.
+ */
+bool kmig_postcopy_supported(void);
 
 /*
  * Destination: start listening (tcp port 0 picks a free port).  -EALREADY

@@ -24,5 +24,13 @@ struct kmig_ratelimit {
  */
 bool kmig_ratelimit_wait(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate,
 			 const _Atomic bool *stop);
+/*
+ * Without waiting: 0 when @bytes may go now (they are taken from the
+ * bucket), else the nanoseconds until they may.  For a sender with other
+ * work to do meanwhile (postcopy serves page requests while it waits).
+ */
+int64_t kmig_ratelimit_try(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate);
+/* @bytes went out regardless (pages a destination waits for): the bucket owes them */
+void kmig_ratelimit_debit(struct kmig_ratelimit *rl, uint64_t bytes, uint64_t rate);
 
 #endif

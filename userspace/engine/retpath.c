@@ -2,11 +2,14 @@
 /*
  * retpath.c: the source's return-path reader (see retpath.h).  Everything
  * the destination sends is checked: an unknown type, a payload where none
- * belongs or an error text longer than the limit ends the reading with a
- * protocol error, never a buffer overrun.
+ * belongs, an error text longer than the limit or a bitmap of the wrong
+ * size ends the reading with a protocol error, never a buffer overrun.
+ * Page requests are only queued here (bounded: a flood is dropped and
+ * counted); their block and range are checked by whoever serves them.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +26,41 @@ static int slot(uint16_t type)
 	}
 }
 
+static bool header_clean(const struct kmig_wire_rec *r)
+{
+	return !r->enc && !r->flags && !r->chan && !r->reserved && !r->reserved2;
+}
+
+/* a REQUEST: queued as it is (the server checks the range), or dropped when full */
+static void queue_request(struct kmig_retpath *rp, const struct kmig_wire_rec *r)
+{
+	pthread_mutex_lock(&rp->lock);
+	rp->req_seen++;
+	if (rp->req_len == KMIG_RETPATH_QUEUE) {
+		rp->req_dropped++;
+	} else {
+		rp->req[(rp->req_head + rp->req_len++) % KMIG_RETPATH_QUEUE] =
+			(struct kmig_retpath_req){ .block = r->block, .count = r->count,
+						   .offset = r->offset };
+		pthread_cond_broadcast(&rp->cond);
+	}
+	pthread_mutex_unlock(&rp->lock);
+}
+
+/* a BITMAP: its size checked against its count, read whole, handed on; 0 or -errno */
+static int take_bitmap(struct kmig_retpath *rp, const struct kmig_wire_rec *r)
+{
+	int ret;
+
+	if (!rp->hooks.bitmap || !header_clean(r) || !r->count ||
+	    r->count > KMIG_WIRE_MAX_BITMAP || r->len != (r->count + 63) / 64 * 8)
+		return -EPROTO;
+	if (!rp->bits && !(rp->bits = malloc(KMIG_WIRE_MAX_BITMAP / 8)))
+		return -ENOMEM;
+	ret = kmig_chan_read(rp->c, rp->bits, r->len);
+	return ret ? ret : rp->hooks.bitmap(rp->hooks.opaque, r, rp->bits);
+}
+
 static void *reader(void *arg)
 {
 	struct kmig_retpath *rp = arg;
@@ -36,6 +74,26 @@ static void *reader(void *arg)
 		if (ret) {
 			closed = ret;
 			break;
+		}
+		if (r.type == KMIG_REC_REQUEST && !r.len && header_clean(&r)) {
+			queue_request(rp, &r);
+			continue;
+		}
+		if (r.type == KMIG_REC_ACK && !r.len && header_clean(&r)) {
+			pthread_mutex_lock(&rp->lock);
+			if (r.offset > rp->acked)
+				rp->acked = r.offset;
+			pthread_cond_broadcast(&rp->cond);
+			pthread_mutex_unlock(&rp->lock);
+			continue;
+		}
+		if (r.type == KMIG_REC_BITMAP) {
+			ret = take_bitmap(rp, &r);
+			if (ret) {
+				closed = ret;
+				break;
+			}
+			continue;
 		}
 		if (r.type == KMIG_REC_ERROR && r.len <= KMIG_WIRE_MAX_ERROR) {
 			ret = kmig_chan_read(rp->c, text, r.len);
@@ -52,7 +110,7 @@ static void *reader(void *arg)
 			continue;
 		}
 		k = slot(r.type);
-		if (k < 0 || r.len || r.enc || r.flags || r.chan || r.reserved || r.reserved2) {
+		if (k < 0 || r.len || !header_clean(&r)) {
 			closed = -EPROTO;
 			break;
 		}
@@ -70,11 +128,19 @@ static void *reader(void *arg)
 
 int kmig_retpath_start(struct kmig_retpath *rp, struct kmig_chan *c)
 {
+	return kmig_retpath_start_hooks(rp, c, NULL);
+}
+
+int kmig_retpath_start_hooks(struct kmig_retpath *rp, struct kmig_chan *c,
+			     const struct kmig_retpath_hooks *hooks)
+{
 	pthread_condattr_t ca;
 	int ret;
 
 	memset(rp, 0, sizeof(*rp));
 	rp->c = c;
+	if (hooks)
+		rp->hooks = *hooks;
 	pthread_mutex_init(&rp->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -173,6 +239,98 @@ bool kmig_retpath_error(struct kmig_retpath *rp, int timeout_ms, char *err, size
 	return got;
 }
 
+/* waits on @rp->cond for at most @ms; @lock held */
+static void nap_ms(struct kmig_retpath *rp, int ms)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (ms % 1000) * 1000000l;
+	if (dl.tv_nsec >= 1000000000l) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000l;
+	}
+	pthread_cond_timedwait(&rp->cond, &rp->lock, &dl);
+}
+
+unsigned int kmig_retpath_take_requests(struct kmig_retpath *rp, struct kmig_retpath_req *out,
+					unsigned int max, int timeout_ms)
+{
+	unsigned int n = 0;
+
+	if (!rp->running)
+		return 0;
+	pthread_mutex_lock(&rp->lock);
+	if (!rp->req_len && timeout_ms > 0 && !rp->closed && !rp->error[0])
+		nap_ms(rp, timeout_ms);
+	while (n < max && rp->req_len) {
+		out[n++] = rp->req[rp->req_head];
+		rp->req_head = (rp->req_head + 1) % KMIG_RETPATH_QUEUE;
+		rp->req_len--;
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return n;
+}
+
+uint64_t kmig_retpath_acked(struct kmig_retpath *rp)
+{
+	uint64_t n;
+
+	if (!rp->running)
+		return 0;
+	pthread_mutex_lock(&rp->lock);
+	n = rp->acked;
+	pthread_mutex_unlock(&rp->lock);
+	return n;
+}
+
+uint64_t kmig_retpath_dropped(struct kmig_retpath *rp)
+{
+	uint64_t n;
+
+	if (!rp->running)
+		return 0;
+	pthread_mutex_lock(&rp->lock);
+	n = rp->req_dropped;
+	pthread_mutex_unlock(&rp->lock);
+	return n;
+}
+
+void kmig_retpath_drop_requests(struct kmig_retpath *rp)
+{
+	if (!rp->running)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->req_head = rp->req_len = 0;
+	pthread_mutex_unlock(&rp->lock);
+}
+
+bool kmig_retpath_peek(struct kmig_retpath *rp, uint16_t type)
+{
+	int k = slot(type);
+	bool got;
+
+	if (k < 0 || !rp->running)
+		return false;
+	pthread_mutex_lock(&rp->lock);
+	got = rp->got[k] > rp->used[k];
+	pthread_mutex_unlock(&rp->lock);
+	return got;
+}
+
+int kmig_retpath_closed(struct kmig_retpath *rp)
+{
+	int closed;
+
+	if (!rp->running)
+		return -ENOTCONN;
+	pthread_mutex_lock(&rp->lock);
+	closed = rp->closed;
+	pthread_mutex_unlock(&rp->lock);
+	return closed;
+}
+
 void kmig_retpath_stop(struct kmig_retpath *rp)
 {
 	if (!rp->running)
@@ -180,5 +338,7 @@ void kmig_retpath_stop(struct kmig_retpath *rp)
 	pthread_join(rp->thr, NULL);
 	pthread_cond_destroy(&rp->cond);
 	pthread_mutex_destroy(&rp->lock);
+	free(rp->bits);
+	rp->bits = NULL;
 	rp->running = false;
 }

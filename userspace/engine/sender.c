@@ -10,8 +10,10 @@
  * Who encodes: the migration thread itself (one channel), a thread per
  * data channel (multifd), or, with compression on the main channel,
  * "lanes": encoder threads that each compress their own runs and take
- * turns writing whole batches to the main channel.
+ * turns writing whole batches to the main channel.  In postcopy the
+ * migration thread sends every page itself, on the main channel.
  */
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -67,6 +69,7 @@ struct kmig_sender {
 	bool threaded;
 	unsigned int next;		/* round robin over the data channels */
 	uint64_t sync;
+	bool postcopy;			/* pages on the main channel only, raw or zero */
 	pthread_mutex_t lock;		/* queues, @stop, @failed */
 	pthread_cond_t cond;
 	bool stop;
@@ -78,9 +81,11 @@ struct kmig_sender {
 static uint64_t rate_share(struct chan_tx *ct)
 {
 	struct kmig_src *s = ct->snd->s;
-	unsigned int ways = ct->snd->threaded ? ct->snd->nct - 1 : 1;
+	unsigned int ways = ct->snd->threaded && !ct->snd->postcopy ? ct->snd->nct - 1 : 1;
 	uint64_t rate;
 
+	if (ct->snd->postcopy)
+		return 0;	/* src_postcopy.c budgets the sweep itself, between requests */
 	if (s->downtime)
 		return 0;	/* no limit once the workload is stopped */
 	pthread_mutex_lock(&s->m->lock);
@@ -113,6 +118,26 @@ static int send_batch(struct chan_tx *ct)
 	return 0;
 }
 
+/*
+ * release-ram: the pages of the batch just sent are freed in the source's
+ * memfd (postcopy only: they are never needed here again)
+ */
+static void release_batch(struct chan_tx *ct)
+{
+	struct kmig_src *s = ct->snd->s;
+	uint64_t pages = 0;
+
+	for (unsigned int k = 0; k < ct->b.n; k++) {
+		const struct kmig_wire_rec *r = &ct->b.rec[k];
+		const struct kmig_block *b = s->blk[r->block].b;
+
+		if (fallocate(b->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)r->offset, (off_t)r->count << KMIG_PAGE_SHIFT) == 0)
+			pages += r->count;
+	}
+	kmig_src_account_release(s, pages);
+}
+
 /* sends the batch, rate-limited, and counts it; 0 or -errno */
 static int flush(struct chan_tx *ct)
 {
@@ -131,6 +156,8 @@ static int flush(struct chan_tx *ct)
 		pthread_mutex_unlock(&ct->snd->main_lock);
 	if (ret)
 		return ret;
+	if (ct->snd->postcopy && s->m->cfg.release_ram)
+		release_batch(ct);
 	kmig_src_account(s, b->bytes, b->normal, b->zero, ct->data);
 	if (ct->codec->enc != KMIG_ENC_RAW)
 		kmig_src_account_codec(s, b->coded, b->coded_bytes, b->normal, 0);
@@ -176,7 +203,7 @@ static int put_pages(struct chan_tx *ct, uint32_t blk, uint64_t i, uint32_t n, c
 	unsigned int before = ct->b.n;
 	int ret = 0;
 
-	if (ct->xb && kmig_xbzrle_send_enabled(ct->xb)) {
+	if (ct->xb && !snd->postcopy && kmig_xbzrle_send_enabled(ct->xb)) {
 		for (uint64_t k = i; k < i + n && ret >= 0; k++) {
 			const uint8_t *pg = base + (k << KMIG_PAGE_SHIFT);
 
@@ -215,7 +242,7 @@ static int put_run(struct chan_tx *ct, uint32_t blk, uint64_t first, uint32_t n)
 			return ret;
 		if (zero) {
 			ret = zero_rec(ct, blk, i, (uint32_t)(j - i));
-			for (uint64_t k = i; ct->xb && k < j; k++)
+			for (uint64_t k = i; ct->xb && !ct->snd->postcopy && k < j; k++)
 				kmig_xbzrle_send_zero(ct->xb, ct->snd->key_base[blk] + k);
 		} else {
 			ret = put_pages(ct, blk, i, (uint32_t)(j - i), base);
@@ -317,7 +344,7 @@ int kmig_sender_pages(struct kmig_sender *snd, uint32_t blk, uint64_t first, uin
 {
 	struct chan_tx *ct;
 
-	if (!snd->threaded)
+	if (!snd->threaded || snd->postcopy)
 		return put_run(&snd->ct[0], blk, first, n);
 	ct = &snd->ct[1 + snd->next];
 	snd->next = (snd->next + 1) % (snd->nct - 1);
@@ -347,7 +374,7 @@ int kmig_sender_sync(struct kmig_sender *snd, bool last)
 {
 	int ret = 0;
 
-	if (!snd->threaded)
+	if (!snd->threaded || snd->postcopy)
 		return flush(&snd->ct[0]);
 	snd->sync++;
 	for (unsigned int i = 1; i < snd->nct && !ret; i++)
@@ -387,6 +414,49 @@ int kmig_sender_pass(struct kmig_sender *snd, uint64_t pass, bool last)
 uint64_t kmig_sender_last_sync(const struct kmig_sender *snd)
 {
 	return snd->sync;
+}
+
+void kmig_sender_postcopy(struct kmig_sender *snd)
+{
+	snd->postcopy = true;
+}
+
+int kmig_sender_flush(struct kmig_sender *snd)
+{
+	return flush(&snd->ct[0]);
+}
+
+void kmig_sender_forget(struct kmig_sender *snd)
+{
+	kmig_batch_reset(&snd->ct[0].b);
+}
+
+int kmig_sender_ctrl_many(struct kmig_sender *snd, struct kmig_wire_rec *r, unsigned int n)
+{
+	struct kmig_tx tx[64];
+	int ret = flush(&snd->ct[0]);
+
+	for (unsigned int done = 0; !ret && done < n;) {
+		unsigned int k = n - done < 64 ? n - done : 64;
+
+		for (unsigned int i = 0; i < k; i++) {
+			r[done + i].chan = 0;
+			tx[i] = (struct kmig_tx){ .hdr = &r[done + i] };
+		}
+		pthread_mutex_lock(&snd->main_lock);
+		ret = kmig_chan_send_all(snd->ct[0].c, tx, k);
+		/* @tx points at @r: a zero-copy channel must be done with it first */
+		while (!ret && kmig_chan_completed(snd->ct[0].c) < snd->ct[0].c->taken)
+			sched_yield();
+		pthread_mutex_unlock(&snd->main_lock);
+		if (!ret)
+			kmig_src_account(snd->s, k * sizeof(*r), 0, 0, false);
+		done += k;
+	}
+	if (ret && ret != -ECANCELED)
+		return kmig_src_fail(snd->s, ret, "failed to write the migration stream: %s",
+				     strerror(-ret));
+	return ret;
 }
 
 static void ct_fini(struct chan_tx *ct)

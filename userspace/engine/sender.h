@@ -44,6 +44,20 @@ int kmig_sender_sync(struct kmig_sender *snd, bool last);
 int kmig_sender_pass(struct kmig_sender *snd, uint64_t pass, bool last);
 /* the number of the last SYNC sent on the data channels (0: none) */
 uint64_t kmig_sender_last_sync(const struct kmig_sender *snd);
+/*
+ * Postcopy from here on (after a last kmig_sender_sync): pages go on the
+ * main channel, raw or zero (not through XBZRLE), with no rate limit of
+ * the sender's own (the caller budgets max-postcopy-bandwidth), and with
+ * release-ram each batch's pages are freed in the source's memfd once the
+ * channel took them.
+ */
+void kmig_sender_postcopy(struct kmig_sender *snd);
+/* sends what is batched on the main channel now; 0 or -errno */
+int kmig_sender_flush(struct kmig_sender *snd);
+/* drops the main channel's unsent batch (the channel broke; postcopy resends) */
+void kmig_sender_forget(struct kmig_sender *snd);
+/* control records @r[0..n) (no payloads) on the main channel in one write; 0 or -errno */
+int kmig_sender_ctrl_many(struct kmig_sender *snd, struct kmig_wire_rec *r, unsigned int n);
 /* stops the channel threads (the channels must be aborted first if they block) */
 void kmig_sender_free(struct kmig_sender *snd);
 

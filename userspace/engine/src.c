@@ -8,6 +8,7 @@
  * sends the last pages, its device state and per-block checksums, and
  * hands over.  Any failure or cancel before the hand-over resumes the
  * workload on the source, its memory untouched (the source only reads it).
+ * migrate-start-postcopy leaves the passes for src_postcopy.c instead.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,8 +23,8 @@
 #include "src.h"
 #include "xbzrle_send.h"
 
-#define PAUSE_TIMEOUT_MS   10000
-#define ANSWER_TIMEOUT_MS  60000
+#define PAUSE_TIMEOUT_MS   KMIG_SRC_PAUSE_TIMEOUT_MS
+#define ANSWER_TIMEOUT_MS  KMIG_SRC_ANSWER_TIMEOUT_MS
 #define ACCEPT_TIMEOUT_MS  75000	/* the destination waits up to 60 s for its workload */
 #define ERROR_WAIT_MS      2000		/* for the destination's own words after a failed send */
 
@@ -96,7 +97,9 @@ void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint6
 
 	pthread_mutex_lock(&s->m->lock);
 	st->transferred += bytes;
-	if (s->downtime)
+	if (s->postcopy)
+		st->postcopy_bytes += bytes;
+	else if (s->downtime)
 		st->downtime_bytes += bytes;
 	else
 		st->precopy_bytes += bytes;
@@ -112,6 +115,15 @@ void kmig_src_account(struct kmig_src *s, uint64_t bytes, uint64_t normal, uint6
 		st->mbps = (double)(st->transferred - s->pass_bytes0) * 8e3 / (double)(now - s->pass_t0_ns);
 		s->rate_shown_ns = now;
 	}
+	pthread_mutex_unlock(&s->m->lock);
+}
+
+void kmig_src_account_release(struct kmig_src *s, uint64_t pages)
+{
+	pthread_mutex_lock(&s->m->lock);
+	s->m->stats.pc.released += pages;
+	if (pages)
+		s->m->incomplete = true;	/* never resumable here again */
 	pthread_mutex_unlock(&s->m->lock);
 }
 
@@ -159,7 +171,14 @@ static int send_raw(struct kmig_src *s, struct kmig_chan *c, const void *p, size
 	return 0;
 }
 
-static int send_header(struct kmig_src *s, uint64_t session)
+/*
+ * The stream header and block table, and (with a return path) the
+ * destination's ACCEPT; version 3 when postcopy may follow.  A resumed
+ * postcopy sends it again on its new channel, without data channels, and
+ * takes the destination's BITMAP records through @hooks.
+ */
+static int send_header_as(struct kmig_src *s, unsigned int nchannels,
+			  const struct kmig_retpath_hooks *hooks)
 {
 	struct {
 		struct kmig_wire_hdr h;
@@ -168,9 +187,11 @@ static int send_header(struct kmig_src *s, uint64_t session)
 	int ret;
 
 	memset(&msg, 0, sizeof(msg));
-	msg.h = (struct kmig_wire_hdr){ .magic = KMIG_WIRE_MAGIC, .version = KMIG_WIRE_VERSION,
+	msg.h = (struct kmig_wire_hdr){ .magic = KMIG_WIRE_MAGIC,
+					.version = s->m->cfg.postcopy ? KMIG_WIRE_VERSION_POSTCOPY :
+									KMIG_WIRE_VERSION,
 					.page_size = KMIG_WIRE_PAGE_SIZE, .nblocks = s->nblk,
-					.nchannels = s->m->cfg.channels, .session = session,
+					.nchannels = nchannels, .session = s->session,
 					.encodings = 1u << KMIG_ENC_RAW | 1u << KMIG_ENC_ZERO |
 						     1u << s->m->cfg.main_codec.enc |
 						     1u << s->m->cfg.data_codec.enc |
@@ -184,7 +205,7 @@ static int send_header(struct kmig_src *s, uint64_t session)
 	if (ret || !(s->chans[0].caps & KMIG_CHAN_F_RETURN_PATH))
 		return ret;
 	/* the destination checks the version and the blocks before any page goes */
-	ret = kmig_retpath_start(&s->rp, &s->chans[0]);
+	ret = kmig_retpath_start_hooks(&s->rp, &s->chans[0], hooks);
 	if (ret)
 		return kmig_src_fail(s, ret, "cannot start the return-path reader: %s",
 				     strerror(-ret));
@@ -193,8 +214,13 @@ static int send_header(struct kmig_src *s, uint64_t session)
 	return ret;
 }
 
+int kmig_src_send_header(struct kmig_src *s, const struct kmig_retpath_hooks *hooks)
+{
+	return send_header_as(s, 0, hooks);
+}
+
 /* multifd: the data channels, each introducing itself with the session */
-static int open_data_chans(struct kmig_src *s, uint64_t session)
+static int open_data_chans(struct kmig_src *s)
 {
 	unsigned int n = s->m->cfg.channels;
 
@@ -204,7 +230,7 @@ static int open_data_chans(struct kmig_src *s, uint64_t session)
 		return kmig_src_fail(s, -EINVAL, "multifd is not supported by current protocol");
 	for (unsigned int i = 1; i <= n; i++) {
 		struct kmig_wire_chan_hello hello = { .magic = KMIG_WIRE_CHAN_MAGIC,
-						      .session = session, .chan = i };
+						      .session = s->session, .chan = i };
 		int ret = open_chan(s, i);
 
 		if (!ret)
@@ -270,7 +296,11 @@ static bool after_pass(struct kmig_src *s, int64_t t0, uint64_t sent0, uint64_t 
 	return go;
 }
 
-/* the precopy passes; returns 0 once the policy says switch over */
+/*
+ * the precopy passes; returns 0 once the policy says switch over, or
+ * KMIG_SRC_POSTCOPY when migrate-start-postcopy asked to leave them (the
+ * policy's word wins if both come at one sync: the rest fits, complete)
+ */
 static int precopy(struct kmig_src *s)
 {
 	struct kmig_mig *m = s->m;
@@ -296,6 +326,8 @@ static int precopy(struct kmig_src *s)
 		if (ret)
 			return ret;
 		n = kmig_src_send_dirty(s);
+		if (n == -EINTR)
+			return KMIG_SRC_POSTCOPY;	/* mid-pass: the switch syncs the channels */
 		if (n >= 0)
 			n = kmig_sender_sync(s->snd, false);
 		if (n < 0)
@@ -307,6 +339,8 @@ static int precopy(struct kmig_src *s)
 			return (int)n;
 		if (after_pass(s, t0, sent0, (uint64_t)n))
 			return 0;
+		if (kmig_converge_leave_for_postcopy(&s->conv, s->m->start_postcopy))
+			return KMIG_SRC_POSTCOPY;
 		kmig_log(KMIG_LOG_DEBUG, "precopy", "pass=%u again: %s", pass, s->conv.why);
 		/* a destination that failed says so on the return path */
 		if (s->rp.running && kmig_retpath_error(&s->rp, 0, s->err, sizeof(s->err)))
@@ -408,15 +442,14 @@ static int switchover(struct kmig_src *s)
 
 static int run(struct kmig_src *s)
 {
-	uint64_t session;
 	int ret;
 
 	s->wl = kmig_mig_borrow_workload(s->m, KMIG_ROLE_SRC, 0);
 	if (!s->wl)
 		return kmig_src_fail(s, -ENOENT, "no workload is registered with this kmigd "
 				     "(start one with libkmig, e.g. kmig-dirtygen)");
-	if (getrandom(&session, sizeof(session), 0) != sizeof(session))
-		session = (uint64_t)kmig_now_ns() ^ (uint64_t)s->wl->pid << 32;
+	if (getrandom(&s->session, sizeof(s->session), 0) != sizeof(s->session))
+		s->session = (uint64_t)kmig_now_ns() ^ (uint64_t)s->wl->pid << 32;
 	ret = open_chan(s, 0);
 	if (!ret)
 		ret = kmig_src_pages_init(s);
@@ -426,15 +459,17 @@ static int run(struct kmig_src *s)
 		ret = n < 0 ? (int)n : 0;
 	}
 	if (!ret)
-		ret = send_header(s, session);
+		ret = send_header_as(s, s->m->cfg.channels, NULL);
 	if (!ret)
-		ret = open_data_chans(s, session);
+		ret = open_data_chans(s);
 	if (!ret)
 		ret = kmig_sender_new(&s->snd, s);
 	if (ret)
 		return ret;
 	kmig_mig_transition(s->m, KMIG_MIG_SETUP, KMIG_MIG_ACTIVE, NULL);
 	ret = precopy(s);
+	if (ret == KMIG_SRC_POSTCOPY && !s->m->cancel)
+		return kmig_src_postcopy(s);
 	if (!ret && !s->m->cancel)
 		ret = switchover(s);
 	return ret;
@@ -478,17 +513,27 @@ static void settle_workload(struct kmig_src *s, int ret)
 			kmig_mig_event(m, KMIG_EV_RESUME, 0);
 	} else if (s->downtime) {
 		/*
-		 * The destination was told to start and did not confirm: it may
-		 * run.  Resuming here could run the workload twice; it stays
-		 * stopped until an operator decides ('cont').
+		 * The destination was told to start and did not confirm (or,
+		 * in postcopy, did not get every page): it may run.  Resuming
+		 * here could run the workload twice; it stays stopped until an
+		 * operator decides ('cont'), unless release-ram freed memory it
+		 * needs, which no 'cont' can bring back.
 		 */
+		bool incomplete;
+
 		pthread_mutex_lock(&m->lock);
 		m->held = true;
 		s->wl->paused = true;
+		incomplete = m->incomplete;
 		pthread_mutex_unlock(&m->lock);
-		snprintf(s->err + strlen(s->err), sizeof(s->err) - strlen(s->err),
-			 "; the workload stays stopped here (it may run on the destination): "
-			 "'cont' resumes it");
+		if (incomplete)
+			snprintf(s->err + strlen(s->err), sizeof(s->err) - strlen(s->err),
+				 "; the workload stays stopped here, and it cannot run here again: "
+				 "release-ram freed pages it had sent");
+		else
+			snprintf(s->err + strlen(s->err), sizeof(s->err) - strlen(s->err),
+				 "; the workload stays stopped here (it may run on the destination): "
+				 "'cont' resumes it");
 	}
 	kmig_mig_return_workload(m);
 }
@@ -515,7 +560,7 @@ void *kmig_src_thread(void *arg)
 	ret = close_chans(s, ret);
 	kmig_src_pages_free(s);
 	settle_workload(s, ret);
-	if (ret == -ECANCELED) {
+	if (ret == -ECANCELED && !s->committed) {
 		kmig_mig_finish(m, KMIG_MIG_CANCELLED, NULL);
 	} else if (ret) {
 		kmig_log(KMIG_LOG_WARN, "precopy", "migration failed: %s", s->err);

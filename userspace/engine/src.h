@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "mig_internal.h"
+#include "ratelimit.h"
 #include "retpath.h"
 #include "tracker.h"
 #include "workload.h"
@@ -24,7 +25,12 @@
  * @dirty:  bit i: page i must be (re)sent
  * @hash:   content hash of what page i last carried (written by whichever
  *          sender thread sends the page; a page is in one batch at a time)
- * @data:   pass 1 only: bit i set = page i is not a hole, else NULL
+ * @data:   pass 1 only (and postcopy): bit i set = page i is not a hole, else NULL
+ * @sent:   postcopy-ram: bit i: page i went out at least once (what a
+ *          switch to postcopy must tell the destination to drop)
+ * @recv:   resuming postcopy: bit i: the destination has page i (written
+ *          by the return-path reader before its ACCEPT, read after it)
+ * @recv_pages: pages @recv's BITMAP records covered
  */
 struct kmig_srcblk {
 	const struct kmig_block *b;
@@ -32,6 +38,9 @@ struct kmig_srcblk {
 	uint64_t *dirty;
 	uint64_t *hash;
 	uint64_t *data;
+	uint64_t *sent;
+	uint64_t *recv;
+	uint64_t recv_pages;
 };
 
 struct kmig_sender;
@@ -52,6 +61,13 @@ struct kmig_sender;
  * @conv:     the convergence policy's state
  * @throttle: the throttle the workload was last told (%), 0: none
  * @xb_pass0: XBZRLE's counters when the pass began (for its rates)
+ * @session:  the stream's session (a resumed postcopy presents it again)
+ * @postcopy: in postcopy: the workload runs on the destination
+ * @pc_t0_ms: when the workload was paused for postcopy (downtime starts)
+ * @pc_left:  postcopy: dirty pages still to send
+ * @sweep_blk, @sweep_page: where postcopy's background sweep goes on
+ * @pc_rl:    max-postcopy-bandwidth's budget (requested pages go regardless,
+ *            the sweep pays for them)
  */
 struct kmig_src {
 	struct kmig_mig *m;
@@ -81,7 +97,22 @@ struct kmig_src {
 	bool throttle_warned;
 	uint64_t xb_pass0[3];	/* tried, cache_miss, pages */
 	uint64_t xb_bytes0;
+	uint64_t session;
+	_Atomic bool postcopy;
+	int64_t pc_t0_ms;
+	bool pc_downtime_done;
+	uint64_t pc_left;
+	unsigned int sweep_blk;
+	uint64_t sweep_page;
+	struct kmig_ratelimit pc_rl;
+	uint64_t pc_dropped0;	/* requests dropped on earlier connections */
 };
+
+#define KMIG_SRC_PAUSE_TIMEOUT_MS  10000	/* for the workload to pause */
+#define KMIG_SRC_ANSWER_TIMEOUT_MS 60000	/* for the destination's answers */
+
+/* what precopy() returns when migrate-start-postcopy asked to leave it */
+#define KMIG_SRC_POSTCOPY 1
 
 /* src_pages.c */
 int kmig_src_pages_init(struct kmig_src *s);
@@ -91,8 +122,17 @@ long kmig_src_harvest(struct kmig_src *s);
 /* maps which pages hold data, for pass 1 (holes go as ZERO without being read) */
 int kmig_src_map_holes(struct kmig_src *s);
 void kmig_src_drop_holes(struct kmig_src *s);
-/* sends and clears every dirty page through the sender; pages sent or -errno */
+/*
+ * sends and clears every dirty page through the sender; pages sent or
+ * -errno (-EINTR: stopped early, migrate-start-postcopy asked to leave)
+ */
 long kmig_src_send_dirty(struct kmig_src *s);
+/* marks pages [first, first + n) of block @bi as sent (postcopy-ram) */
+void kmig_src_mark_sent(struct kmig_src *s, unsigned int bi, uint64_t first, uint64_t n);
+/* clears bits [first, first + n) of @bm */
+void kmig_src_clear_bits(uint64_t *bm, uint64_t first, uint64_t n);
+/* the run of set bits of @bm from @i (at most @max, below @end) */
+uint64_t kmig_src_run_len(const uint64_t *bm, uint64_t i, uint64_t end, uint64_t max);
 /* whether page @i of @sb reads as zero (a hole in pass 1 always does, unread) */
 bool kmig_src_page_zero(const struct kmig_srcblk *sb, uint64_t i);
 
@@ -106,8 +146,21 @@ void kmig_src_account_xbzrle(struct kmig_src *s, const struct kmig_xbzrle_counts
 /* pages that went compressed (@pages, in @bytes), of @offered handed to a codec */
 void kmig_src_account_codec(struct kmig_src *s, uint64_t pages, uint64_t bytes,
 			    uint64_t offered, uint64_t busy);
+/* pages release-ram freed in the source's memfd */
+void kmig_src_account_release(struct kmig_src *s, uint64_t pages);
 /* the failure text: the first reason found, or the destination's own words */
 int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* src.c: the shared steps (postcopy reuses them) */
+int kmig_src_send_header(struct kmig_src *s, const struct kmig_retpath_hooks *hooks);
+
+/* src_postcopy.c */
+/*
+ * The switch to postcopy and everything after it, pauses and resumes
+ * included; 0 once completed, or -errno (s->committed says whether the
+ * destination may run the workload).
+ */
+int kmig_src_postcopy(struct kmig_src *s);
 
 #endif

@@ -36,7 +36,11 @@ int kmig_src_pages_init(struct kmig_src *s)
 		sb->npages = b->size >> KMIG_PAGE_SHIFT;
 		sb->dirty = calloc(words(sb->npages), sizeof(uint64_t));
 		sb->hash = calloc(sb->npages, sizeof(uint64_t));
-		if (!sb->dirty || !sb->hash)
+		if (s->m->cfg.postcopy) {
+			sb->sent = calloc(words(sb->npages), sizeof(uint64_t));
+			sb->recv = calloc(words(sb->npages), sizeof(uint64_t));
+		}
+		if (!sb->dirty || !sb->hash || (s->m->cfg.postcopy && (!sb->sent || !sb->recv)))
 			return kmig_src_fail(s, -ENOMEM, "out of memory for the bitmaps of block '%s'",
 					     b->name);
 		ranges[i] = (struct kmig_track_range){ .name = b->name, .addr = b->wl_addr,
@@ -68,6 +72,8 @@ void kmig_src_pages_free(struct kmig_src *s)
 		free(s->blk[i].dirty);
 		free(s->blk[i].hash);
 		free(s->blk[i].data);
+		free(s->blk[i].sent);
+		free(s->blk[i].recv);
 		memset(&s->blk[i], 0, sizeof(s->blk[i]));
 	}
 }
@@ -178,8 +184,7 @@ void kmig_src_drop_holes(struct kmig_src *s)
 	}
 }
 
-/* the run of set bits starting at bit @i of @bm (at most @max, below @end) */
-static uint64_t run_len(const uint64_t *bm, uint64_t i, uint64_t end, uint64_t max)
+uint64_t kmig_src_run_len(const uint64_t *bm, uint64_t i, uint64_t end, uint64_t max)
 {
 	uint64_t n = 0;
 
@@ -198,10 +203,18 @@ static uint64_t run_len(const uint64_t *bm, uint64_t i, uint64_t end, uint64_t m
 	return i + n > end ? end - i : n;
 }
 
-static void clear_bits(uint64_t *bm, uint64_t first, uint64_t n)
+void kmig_src_clear_bits(uint64_t *bm, uint64_t first, uint64_t n)
 {
 	for (uint64_t i = first; i < first + n; i++)
 		bm[i / 64] &= ~(1ull << (i % 64));
+}
+
+void kmig_src_mark_sent(struct kmig_src *s, unsigned int bi, uint64_t first, uint64_t n)
+{
+	uint64_t *bm = s->blk[bi].sent;
+
+	for (uint64_t i = first; bm && i < first + n; i++)
+		bm[i / 64] |= 1ull << (i % 64);
 }
 
 long kmig_src_send_dirty(struct kmig_src *s)
@@ -214,10 +227,11 @@ long kmig_src_send_dirty(struct kmig_src *s)
 		for (uint64_t w = 0; w < words(sb->npages); w++) {
 			while (sb->dirty[w]) {
 				uint64_t i = w * 64 + (uint64_t)__builtin_ctzll(sb->dirty[w]);
-				uint64_t n = run_len(sb->dirty, i, sb->npages, KMIG_WIRE_MAX_RUN);
+				uint64_t n = kmig_src_run_len(sb->dirty, i, sb->npages, KMIG_WIRE_MAX_RUN);
 				int ret;
 
-				clear_bits(sb->dirty, i, n);
+				kmig_src_clear_bits(sb->dirty, i, n);
+				kmig_src_mark_sent(s, bi, i, n);
 				ret = kmig_sender_pages(s->snd, bi, i, (uint32_t)n);
 				if (ret)
 					return ret;
@@ -227,6 +241,8 @@ long kmig_src_send_dirty(struct kmig_src *s)
 			}
 			if (s->m->cancel)
 				return -ECANCELED;
+			if (s->m->start_postcopy)
+				return -EINTR;	/* leave the pass: the rest goes in postcopy */
 		}
 	}
 	return sent;

@@ -33,6 +33,9 @@ enum kmig_block_role {
  * @wl_addr: where the workload maps it (what a tracker watches)
  * @uffd:    source: the workload's userfaultfd for this block, or -1
  * @uffd_api_done: UFFDIO_API has run on @uffd (it may only run once)
+ * @pc_uffd: destination (postcopy): the workload's userfaultfd for the
+ *           pages still missing, or -1 (kept apart from @uffd: a started
+ *           destination hands a fresh one for tracking while postcopy runs)
  */
 struct kmig_block {
 	char name[KMIG_BLOCK_NAME_MAX];
@@ -42,6 +45,7 @@ struct kmig_block {
 	uint64_t wl_addr;
 	int uffd;
 	bool uffd_api_done;
+	int pc_uffd;
 };
 
 struct kmig_workload;
@@ -56,9 +60,13 @@ struct kmig_workload;
  * @migrated: source: the migration completed: stay stopped
  * @load:     destination: memory is in place; hand over @state and wait
  *            until the workload runs
- * @failed:   destination: the incoming migration failed
+ * @failed:   destination: the incoming migration failed (after
+ *            @load_postcopy too: its memory stays incomplete, it must stop)
  * @throttle: optional (may be NULL): slow the workload's RAM writers to
  *            (100 - @pct) % of their time; 0 lifts the throttle
+ * @load_postcopy: optional (NULL: no postcopy): destination: as @load,
+ *            but the workload starts before every page arrived
+ * @arrived:  optional: destination, after @load_postcopy: every page is in
  */
 struct kmig_wl_ops {
 	int (*pause)(struct kmig_workload *w, int timeout_ms, void **state, uint32_t *len,
@@ -69,6 +77,9 @@ struct kmig_wl_ops {
 		    char *err, size_t n);
 	int (*failed)(struct kmig_workload *w);
 	int (*throttle)(struct kmig_workload *w, unsigned int pct);
+	int (*load_postcopy)(struct kmig_workload *w, const void *state, uint32_t len,
+			     int timeout_ms, char *err, size_t n);
+	int (*arrived)(struct kmig_workload *w);
 };
 
 /**
@@ -79,6 +90,8 @@ struct kmig_wl_ops {
  * @role:     KMIG_ROLE_SRC or KMIG_ROLE_DST
  * @paused:   it is stopped (registered stopped, or paused by a migration
  *            that could not tell whether the destination runs it)
+ * @postcopy: destination: it can start before its memory arrived (every
+ *            block has a @pc_uffd)
  * @nblocks:  entries used in @blocks
  */
 struct kmig_workload {
@@ -87,6 +100,7 @@ struct kmig_workload {
 	pid_t pid;
 	uint32_t role;
 	bool paused;
+	bool postcopy;
 	unsigned int nblocks;
 	struct kmig_block blocks[KMIG_MAX_BLOCKS];
 };

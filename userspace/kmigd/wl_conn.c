@@ -7,6 +7,9 @@
  * each memfd really is as large as the workload claims before kmigd maps it.
  * The throttle goes to the workload as a message when it throttles itself
  * (KMIG_WL_F_THROTTLE), and otherwise through a cgroup (throttle_cgroup.c).
+ * A destination that can start before its memory arrived
+ * (KMIG_WL_F_POSTCOPY) hands a userfaultfd with each block; the engine
+ * registers it for missing pages only if a postcopy stream comes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -125,10 +128,15 @@ static int block_setup(struct kmig_workload *w, const struct kmig_wl_block *wb, 
 
 	kmig_block_init(b);
 	b->memfd = fds[0];
-	b->uffd = fds[1];
+	/* source: for tracking; destination (postcopy): for the pages still missing */
+	if (src)
+		b->uffd = fds[1];
+	else
+		b->pc_uffd = fds[1];
 	/* a source may come without a uffd (then another tracker must serve it) */
-	if (b->memfd < 0 || (!!(wb->flags & KMIG_WL_BLOCK_F_UFFD) != (b->uffd >= 0)) ||
-	    (!src && b->uffd >= 0) || (wb->flags & ~KMIG_WL_BLOCK_F_UFFD) || wb->reserved) {
+	if (b->memfd < 0 || (!!(wb->flags & KMIG_WL_BLOCK_F_UFFD) != (fds[1] >= 0)) ||
+	    (!src && fds[1] >= 0 && !(conn(w)->features & KMIG_WL_F_POSTCOPY)) ||
+	    (wb->flags & ~KMIG_WL_BLOCK_F_UFFD) || wb->reserved) {
 		snprintf(err, n, "block message has the wrong descriptors or flags");
 		goto fail;
 	}
@@ -202,6 +210,8 @@ static int read_hello(struct kmig_workload *w, struct kmig_wl_hello *hello, int6
 	conn(w)->version = hello->version;
 	/* unknown bits are the workload's future: kmigd uses only what it knows */
 	conn(w)->features = hello->features & KMIG_WL_F_KNOWN;
+	if (hello->role != KMIG_WL_ROLE_DST)
+		conn(w)->features &= ~KMIG_WL_F_POSTCOPY;	/* a destination's feature */
 	w->role = hello->role == KMIG_WL_ROLE_SRC ? KMIG_ROLE_SRC : KMIG_ROLE_DST;
 	w->paused = hello->flags & KMIG_WL_HELLO_F_PAUSED;
 	return 0;
@@ -255,6 +265,12 @@ struct kmig_workload *kmig_wl_conn_register(int sock, int timeout_ms, char *err,
 		snprintf(err, n, "no READY from pid %d: %s", w->pid, strerror(-ret));
 		goto fail;
 	}
+	/* postcopy needs a userfaultfd for every block; without, kmigd does not offer it */
+	w->postcopy = !!(c->features & KMIG_WL_F_POSTCOPY);
+	for (unsigned int i = 0; i < w->nblocks; i++)
+		w->postcopy &= w->blocks[i].pc_uffd >= 0;
+	if (!w->postcopy)
+		c->features &= ~KMIG_WL_F_POSTCOPY;
 	return w;
 fail:
 	kmig_wl_conn_free(w);
@@ -379,10 +395,10 @@ static int become_source(struct kmig_workload *w, int timeout_ms)
 	return -EPROTO;
 }
 
-static int wl_load(struct kmig_workload *w, const void *state, uint32_t len, int timeout_ms,
-		   char *err, size_t n)
+static int load_as(struct kmig_workload *w, uint16_t type, const void *state, uint32_t len,
+		   int timeout_ms, char *err, size_t n)
 {
-	int ret = kmig_wl_send(conn(w)->sock, KMIG_WL_LOAD, state, len, NULL, 0);
+	int ret = kmig_wl_send(conn(w)->sock, type, state, len, NULL, 0);
 
 	if (!ret)
 		ret = expect(conn(w)->sock, KMIG_WL_STARTED, NULL, 0, true, timeout_ms, NULL, NULL);
@@ -398,6 +414,29 @@ static int wl_load(struct kmig_workload *w, const void *state, uint32_t len, int
 	return 0;
 }
 
+static int wl_load(struct kmig_workload *w, const void *state, uint32_t len, int timeout_ms,
+		   char *err, size_t n)
+{
+	return load_as(w, KMIG_WL_LOAD, state, len, timeout_ms, err, n);
+}
+
+/* KMIG_WL_F_POSTCOPY: it starts while its pages are still arriving */
+static int wl_load_postcopy(struct kmig_workload *w, const void *state, uint32_t len,
+			    int timeout_ms, char *err, size_t n)
+{
+	if (!w->postcopy) {
+		snprintf(err, n, "the destination workload (pid %d) cannot start before its memory "
+			 "arrived", w->pid);
+		return -EOPNOTSUPP;
+	}
+	return load_as(w, KMIG_WL_LOAD_POSTCOPY, state, len, timeout_ms, err, n);
+}
+
+static int wl_arrived(struct kmig_workload *w)
+{
+	return kmig_wl_send(conn(w)->sock, KMIG_WL_ARRIVED, NULL, 0, NULL, 0);
+}
+
 static const struct kmig_wl_ops wl_conn_ops = {
 	.pause = wl_pause,
 	.resume = wl_resume,
@@ -405,4 +444,6 @@ static const struct kmig_wl_ops wl_conn_ops = {
 	.load = wl_load,
 	.failed = wl_failed,
 	.throttle = wl_throttle,
+	.load_postcopy = wl_load_postcopy,
+	.arrived = wl_arrived,
 };

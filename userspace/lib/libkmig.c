@@ -7,7 +7,7 @@
  * drops it keeps the workload as it was and registers again, with
  * back-off, with the next kmigd on the same socket.  The auto-converge
  * throttle's machinery is in kmig_throttle.c; this file decides when it is
- * applied and lifted.
+ * applied and lifted; postcopy's end and references are in kmig_postcopy.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +28,7 @@
 
 #include "kmig_throttle.h"
 #include "libkmig.h"
+#include "libkmig_int.h"
 #include "wl_proto.h"
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -43,44 +44,6 @@ _Static_assert(KMIG_RAM_MAX_BLOCKS == KMIG_WL_MAX_BLOCKS, "block limits agree");
 _Static_assert(KMIG_STATE_MAX == KMIG_WL_MAX_PAYLOAD, "state limits agree");
 _Static_assert((int)KMIG_ROLE_SOURCE == (int)KMIG_WL_ROLE_SRC &&
 	       (int)KMIG_ROLE_DEST == (int)KMIG_WL_ROLE_DST, "roles agree");
-
-struct kmig_block {
-	char name[KMIG_WL_NAME_MAX];
-	void *addr;
-	size_t size;
-	int memfd;
-};
-
-/**
- * struct kmig_ctx - one workload's registration
- * @sock:      the fd kmig_fd() hands out: the agent connection while
- *             connected, a timer (the next reconnect) while not; the number
- *             stays the same either way
- * @connected: @sock is the agent connection
- * @path:      the agent socket, for reconnects ("" when opened on an fd)
- * @err:       sticky error once the connection is dropped for good
- * @options:   KMIG_OPT_*
- * @features:  what kmigd said it uses (REGISTERED)
- * @throttle:  the registered writer threads and the throttle applied to them
- *             (the one part other threads may reach: kmig_thread_register())
- */
-struct kmig_ctx {
-	int sock;
-	bool connected;
-	char path[108];
-	unsigned int retry_ms;
-	int err;
-	unsigned int options;
-	uint64_t features;
-	struct kmig_throttle *throttle;
-	enum kmig_role role;
-	enum kmig_state state;
-	struct kmig_callbacks cb;
-	void *opaque;
-	size_t page_size;
-	unsigned int nblocks;
-	struct kmig_block blocks[KMIG_WL_MAX_BLOCKS];
-};
 
 struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 			      const struct kmig_callbacks *cb, void *opaque)
@@ -105,7 +68,7 @@ struct kmig_ctx *kmig_open_fd(int sock, enum kmig_role role,
 	ctx->connected = true;
 	ctx->role = role;
 	ctx->state = KMIG_STATE_NEW;
-	ctx->options = KMIG_OPT_REROLE | KMIG_OPT_THROTTLE;
+	ctx->options = KMIG_OPT_REROLE | KMIG_OPT_THROTTLE | KMIG_OPT_POSTCOPY;
 	if (cb)
 		ctx->cb = *cb;
 	ctx->opaque = opaque;
@@ -165,7 +128,8 @@ struct kmig_ctx *kmig_open(const char *agent_sock, enum kmig_role role,
 
 int kmig_set_option(struct kmig_ctx *ctx, unsigned int option, int on)
 {
-	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE | KMIG_OPT_THROTTLE)))
+	if (!ctx || (option & ~(KMIG_OPT_REATTACH | KMIG_OPT_REROLE | KMIG_OPT_THROTTLE |
+				KMIG_OPT_POSTCOPY)))
 		return -EINVAL;
 	if ((option & KMIG_OPT_REATTACH) && on && !ctx->path[0])
 		return -ENOTSUP;	/* opened on an fd: nowhere to reconnect to */
@@ -225,6 +189,7 @@ void *kmig_ram_alloc(struct kmig_ctx *ctx, const char *name, size_t size)
 	b->addr = addr;
 	b->size = size;
 	b->memfd = fd;
+	b->pc_uffd = -1;
 	return addr;
 fail:
 	e = errno;
@@ -276,12 +241,18 @@ static int wait_to_retry(struct kmig_ctx *ctx)
  */
 static int ctx_lost(struct kmig_ctx *ctx, int err)
 {
-	bool again = (ctx->options & KMIG_OPT_REATTACH) && ctx->path[0] &&
+	/*
+	 * A destination still waiting for postcopy pages never registers
+	 * again: its memory has holes only the lost agent could fill, and a
+	 * new agent would read them as zeroes.
+	 */
+	bool again = (ctx->options & KMIG_OPT_REATTACH) && ctx->path[0] && !ctx->pc_pending &&
 		     (ctx->state == KMIG_STATE_READY || ctx->state == KMIG_STATE_PAUSED);
 
 	/* nobody is left to lift it: a workload never stays throttled alone */
 	kmig_throttle_set(ctx->throttle, 0);
 	if (again) {
+		kmig_pc_uffds_close(ctx);	/* the next registration makes fresh ones */
 		ctx->retry_ms = RETRY_FIRST_MS;
 		if (!wait_to_retry(ctx))
 			return 0;
@@ -317,21 +288,24 @@ static int handshake(struct kmig_ctx *ctx)
 		.page_size = (uint32_t)ctx->page_size,
 		.features = (ctx->options & KMIG_OPT_REATTACH ? KMIG_WL_F_REATTACH : 0) |
 			    (ctx->options & KMIG_OPT_REROLE ? KMIG_WL_F_REROLE : 0) |
-			    (ctx->options & KMIG_OPT_THROTTLE ? KMIG_WL_F_THROTTLE : 0),
+			    (ctx->options & KMIG_OPT_THROTTLE ? KMIG_WL_F_THROTTLE : 0) |
+			    (ctx->options & KMIG_OPT_POSTCOPY && ctx->role == KMIG_ROLE_DEST ?
+			     KMIG_WL_F_POSTCOPY : 0),
 		.flags = ctx->state == KMIG_STATE_PAUSED ? KMIG_WL_HELLO_F_PAUSED : 0,
 	};
 	struct kmig_wl_registered reg = { 0 };
 	struct kmig_wl_hdr h;
 	int r = kmig_wl_send(ctx->sock, KMIG_WL_HELLO, &hello, sizeof(hello), NULL, 0);
 
+	kmig_pc_uffds_close(ctx);
 	for (unsigned int i = 0; !r && i < ctx->nblocks; i++) {
-		const struct kmig_block *b = &ctx->blocks[i];
+		struct kmig_block *b = &ctx->blocks[i];
 		struct kmig_wl_block msg = { .size = b->size, .addr = (uint64_t)(uintptr_t)b->addr };
 		int fds[KMIG_WL_MAX_FDS] = { b->memfd, -1 };
 		unsigned int nfds = 1;
 
 		strcpy(msg.name, b->name);
-		if (ctx->role == KMIG_ROLE_SOURCE) {
+		if (ctx->role == KMIG_ROLE_SOURCE || (hello.features & KMIG_WL_F_POSTCOPY)) {
 			fds[1] = uffd_create();
 			if (fds[1] >= 0) {
 				msg.flags |= KMIG_WL_BLOCK_F_UFFD;
@@ -340,12 +314,17 @@ static int handshake(struct kmig_ctx *ctx)
 		}
 		r = kmig_wl_send(ctx->sock, KMIG_WL_BLOCK, &msg, sizeof(msg), fds, nfds);
 		/*
-		 * kmigd holds the only uffd reference from here on: if kmigd
-		 * dies, the uffd is released and write-protection with it, so
-		 * the workload can never be left blocked on a fault.
+		 * A source's uffd: kmigd holds the only reference from here on:
+		 * if kmigd dies, the uffd is released and write-protection with
+		 * it, so the workload can never be left blocked on a fault.  A
+		 * destination's (postcopy) is the other way round: ours keeps a
+		 * missing page missing (a wait) should kmigd die, where a
+		 * released one would let the page read as zeroes.
 		 */
-		if (fds[1] >= 0)
+		if (fds[1] >= 0 && ctx->role == KMIG_ROLE_SOURCE)
 			close(fds[1]);
+		else
+			b->pc_uffd = fds[1];
 	}
 	if (!r)
 		r = kmig_wl_send(ctx->sock, KMIG_WL_READY, NULL, 0, NULL, 0);
@@ -364,6 +343,8 @@ static int handshake(struct kmig_ctx *ctx)
 		r = -EPROTO;
 	if (!r)
 		ctx->features = h.len ? reg.features : 0;
+	if (r || !(ctx->features & KMIG_WL_F_POSTCOPY))
+		kmig_pc_uffds_close(ctx);	/* kmigd will not use them */
 	return r;
 }
 
@@ -488,6 +469,8 @@ static int src_throttle(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, con
 
 static int on_source(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const void *buf)
 {
+	if (ctx->pc_pending && (hdr->type == KMIG_WL_ARRIVED || hdr->type == KMIG_WL_FAILED))
+		return kmig_pc_end(ctx, hdr);
 	if (hdr->type == KMIG_WL_THROTTLE)
 		return src_throttle(ctx, hdr, buf);
 	if (hdr->len)
@@ -543,13 +526,22 @@ static int on_dest(struct kmig_ctx *ctx, const struct kmig_wl_hdr *hdr, const vo
 {
 	int r;
 
+	if (ctx->pc_pending && ctx->state == KMIG_STATE_STARTED)
+		return kmig_pc_end(ctx, hdr);
 	if (ctx->state != KMIG_STATE_READY)
 		return -EPROTO;
 	switch (hdr->type) {
+	case KMIG_WL_LOAD_POSTCOPY:
+		if (!(ctx->features & KMIG_WL_F_POSTCOPY))
+			return -EPROTO;
+		ctx->pc_pending = true;	/* from here on touching a missing page waits */
+		/* fall through */
 	case KMIG_WL_LOAD:
 		if (ctx->cb.load_state && ctx->cb.load_state(ctx->opaque, buf, hdr->len))
 			return -ECANCELED;
 		ctx->state = KMIG_STATE_STARTED;
+		if (!ctx->pc_pending)
+			kmig_pc_uffds_close(ctx);	/* every page is in: no postcopy this time */
 		r = kmig_wl_send(ctx->sock, KMIG_WL_STARTED, NULL, 0, NULL, 0);
 		if (!r && (ctx->features & KMIG_WL_F_REROLE))
 			r = become_source(ctx);
@@ -609,6 +601,7 @@ void kmig_close(struct kmig_ctx *ctx)
 	if (!ctx)
 		return;
 	kmig_throttle_free(ctx->throttle);	/* lifted, threads forgotten */
+	kmig_pc_uffds_close(ctx);
 	for (i = 0; i < ctx->nblocks; i++) {
 		munmap(ctx->blocks[i].addr, ctx->blocks[i].size);
 		close(ctx->blocks[i].memfd);

@@ -88,6 +88,10 @@ enum kmig_state {
  *              workload's verification), not part of resuming.
  * @migrated:   source: the migration completed; the workload must stay
  *              stopped (typically it exits after kmig_dispatch returns 1).
+ * @arrived:    destination of a postcopy migration, optional: every page
+ *              has arrived (see KMIG_OPT_POSTCOPY).  Until then
+ *              kmig_postcopy_pending() is 1, and a thread touching a page
+ *              that is still missing waits for it.
  */
 struct kmig_callbacks {
 	int (*pause)(void *opaque);
@@ -96,6 +100,7 @@ struct kmig_callbacks {
 	int (*load_state)(void *opaque, const void *buf, size_t len);
 	void (*started)(void *opaque);
 	void (*migrated)(void *opaque);
+	void (*arrived)(void *opaque);
 };
 
 struct kmig_ctx;
@@ -105,6 +110,11 @@ struct kmig_ctx;
 #define KMIG_OPT_REROLE   2u	/* destination: once started, be a source (default on) */
 #define KMIG_OPT_THROTTLE 4u	/* source: let kmigd throttle the registered threads
 				 * (default on; off: kmigd uses a cgroup instead) */
+#define KMIG_OPT_POSTCOPY 8u	/* destination: may start before its memory arrived
+				 * (postcopy; default on).  Each block is handed with a
+				 * userfaultfd; libkmig keeps its own reference, so if
+				 * kmigd dies mid-postcopy a missing page blocks the
+				 * thread touching it instead of reading as zeroes. */
 
 /*
  * Connects to kmigd's workload socket @agent_sock (kmigd --workload PATH).
@@ -157,7 +167,9 @@ KMIG_API int kmig_fd(const struct kmig_ctx *ctx);
  *      away and a new one is being tried, or was just registered with);
  *   1  the migration ended: see kmig_state() (source MIGRATED; destination
  *      STARTED or FAILED, or READY as a source again with KMIG_OPT_REROLE:
- *      the workload started and can itself be migrated on);
+ *      the workload started and can itself be migrated on).  After a
+ *      postcopy start keep dispatching while kmig_postcopy_pending(): the
+ *      end of postcopy (ARRIVED, or FAILED) returns 1 again;
  *   <0 -errno: -ECONNRESET when kmigd went away, -EPROTO / -EMSGSIZE on a
  *      malformed or unexpected message, -ECANCELED when a callback failed.
  * After an error the connection is dropped, and later calls return the
@@ -170,6 +182,13 @@ KMIG_API int kmig_dispatch(struct kmig_ctx *ctx);
 
 /* Where @ctx is (see enum kmig_state). */
 KMIG_API enum kmig_state kmig_state(const struct kmig_ctx *ctx);
+/*
+ * 1 while a destination runs before every page arrived (postcopy): between
+ * load_state and the @arrived callback.  A workload that loses its agent
+ * meanwhile can never get the missing pages: kmig_dispatch() fails for
+ * good and this stays 1.
+ */
+KMIG_API int kmig_postcopy_pending(const struct kmig_ctx *ctx);
 /* Its role now (a started destination becomes a source with KMIG_OPT_REROLE). */
 KMIG_API enum kmig_role kmig_role(const struct kmig_ctx *ctx);
 /* 1 while registered with an agent, 0 while it is away (or for good after an error). */

@@ -38,6 +38,15 @@
  *                            SOURCE         ->   (now a running source: PAUSE may come)
  *   with KMIG_WL_F_THROTTLE, a source at any time while running:
  *                                           <-   THROTTLE(pct) (0 lifts it)
+ *   with KMIG_WL_F_POSTCOPY, a destination's BLOCKs carry a userfaultfd too
+ *   (memfd, uffd), and instead of LOAD a postcopy migration sends
+ *                                           <-   LOAD_POSTCOPY + state
+ *                            STARTED        ->   (running; RAM may still miss
+ *                                                 pages: touching one waits)
+ *                                           <-   ARRIVED     (every page is in)
+ *                                           <-   FAILED      (or: memory stays
+ *                                                 incomplete: stop)
+ *   (ARRIVED / FAILED may come after the workload became a source again.)
  *
  * A workload whose agent goes away keeps running (or stays paused, if it
  * was paused for a switch-over: the destination may already run it) and
@@ -73,17 +82,22 @@ enum kmig_wl_type {
 				  * v2: payload = struct kmig_wl_registered */
 	KMIG_WL_THROTTLE = 12,	/* agent -> wl (KMIG_WL_F_THROTTLE): struct kmig_wl_throttle */
 	KMIG_WL_UFFD     = 13,	/* wl -> agent (KMIG_WL_F_REROLE): struct kmig_wl_uffd + uffd */
-	KMIG_WL_SOURCE   = 14,	/* wl -> agent (KMIG_WL_F_REROLE): now a running source
+	KMIG_WL_SOURCE   = 14,	/* wl -> agent (KMIG_WL_F_REROLE): now a running source */
+	KMIG_WL_LOAD_POSTCOPY = 15, /* agent -> wl (dst, KMIG_WL_F_POSTCOPY): payload = device
+				 * state; start now, pages still arriving */
+	KMIG_WL_ARRIVED  = 16,	/* agent -> wl (after LOAD_POSTCOPY): every page arrived
 				 * (the last type: kmig_wl_recv rejects any above it) */
 };
-#define KMIG_WL_TYPE_MAX KMIG_WL_SOURCE
+#define KMIG_WL_TYPE_MAX KMIG_WL_ARRIVED
 
 /* feature bits (HELLO: what the workload can do; REGISTERED: what kmigd uses) */
 #define KMIG_WL_F_THROTTLE  (1ull << 0)	/* slows its RAM writers on THROTTLE */
 #define KMIG_WL_F_REATTACH  (1ull << 1)	/* survives its agent and registers again */
 #define KMIG_WL_F_REROLE    (1ull << 2)	/* after STARTED on a destination, becomes a source */
-#define KMIG_WL_F_POSTCOPY  (1ull << 3)	/* reserved: can start before all RAM arrived */
-#define KMIG_WL_F_KNOWN     (KMIG_WL_F_THROTTLE | KMIG_WL_F_REATTACH | KMIG_WL_F_REROLE)
+#define KMIG_WL_F_POSTCOPY  (1ull << 3)	/* dst: can start before all RAM arrived: hands a
+					 * userfaultfd per block for missing pages */
+#define KMIG_WL_F_KNOWN     (KMIG_WL_F_THROTTLE | KMIG_WL_F_REATTACH | KMIG_WL_F_REROLE | \
+			     KMIG_WL_F_POSTCOPY)
 
 #define KMIG_WL_HELLO_F_PAUSED 1u	/* registering while stopped for a switch-over */
 
@@ -131,7 +145,11 @@ struct kmig_wl_uffd {
 	uint32_t reserved;	/* 0 */
 };
 
-/** struct kmig_wl_block - one RAM block; fds: memfd, then uffd on the source */
+/**
+ * struct kmig_wl_block - one RAM block; fds: memfd, then a uffd (source:
+ * for dirty tracking; destination with KMIG_WL_F_POSTCOPY: for the pages
+ * that have not arrived yet)
+ */
 struct kmig_wl_block {
 	char name[KMIG_WL_NAME_MAX];	/* NUL-terminated, unique per workload */
 	uint64_t size;		/* bytes, a multiple of page_size */

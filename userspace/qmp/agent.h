@@ -52,6 +52,20 @@ int kmig_agent_dirtyrate_check(struct kmig_agent *a, struct kmig_err *err);
 /* takes the descriptor getfd kept as @name (-1 if none): a URI uses it once */
 int kmig_agent_take_named_fd(struct kmig_agent *a, const char *name);
 
+struct kmig_qmp_ctx;
+/* the URI of a migrate / migrate-incoming / migrate-recover, parsed (fd:NAME taken); -1 with @err */
+int kmig_agent_parse_uri(struct kmig_qmp_ctx *ctx, const char *text, struct kmig_uri *uri,
+			 bool *bad_scheme, struct kmig_err *err);
+/* qmp_postcopy.c: what a postcopy (or return-path) migration needs of its URI and caps */
+int kmig_agent_postcopy_check(struct kmig_agent *a, const struct kmig_uri *uri,
+			      struct kmig_err *err);
+/* qmp_postcopy.c: migrate with resume: true */
+int kmig_agent_postcopy_resume(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args,
+			       struct kmig_err *err);
+/* qmp_postcopy.c: query-migrate's x-kmig-postcopy, once postcopy began */
+int kmig_agent_fill_postcopy(const struct kmig_mig_info *mi, MigrationInfo *ret,
+			     struct kmig_err *err);
+
 /* an engine state by its QAPI name */
 MigrationStatus kmig_agent_status_qapi(enum kmig_mig_status st);
 

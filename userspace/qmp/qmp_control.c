@@ -101,7 +101,7 @@ int qmp_query_status(struct kmig_qmp_ctx *ctx, StatusInfo *ret, struct kmig_err 
 		ret->status = RUN_STATE_PAUSED;
 	else if (mi.role == KMIG_MIG_ROLE_SRC && mi.status == KMIG_MIG_COMPLETED)
 		ret->status = RUN_STATE_POSTMIGRATE;
-	else if (ctx->a->incoming && !kmig_mig_incoming_done(ctx->a->mig))
+	else if (ctx->a->incoming && !kmig_mig_incoming_done(ctx->a->mig) && !mi.dst_running)
 		ret->status = RUN_STATE_INMIGRATE;
 	else
 		ret->status = RUN_STATE_RUNNING;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * qmp_migration.c: the QMP migration commands that drive the state machine
- * (query-migrate, migrate, migrate-incoming, migrate_cancel, postcopy and
- * COLO controls), plus clear refusals for the commands that only make sense
- * for a QEMU virtual machine (xen-*, client_migrate_info).
+ * (query-migrate, migrate, migrate-incoming, migrate_cancel, COLO
+ * controls; postcopy's are in qmp_postcopy.c), plus clear refusals for the
+ * commands that only make sense for a QEMU virtual machine (xen-*,
+ * client_migrate_info).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ MigrationStatus kmig_agent_status_qapi(enum kmig_mig_status st)
 		[KMIG_MIG_ACTIVE] = MIGRATION_STATUS_ACTIVE,
 		[KMIG_MIG_COMPLETED] = MIGRATION_STATUS_COMPLETED,
 		[KMIG_MIG_FAILED] = MIGRATION_STATUS_FAILED,
+		[KMIG_MIG_POSTCOPY_ACTIVE] = MIGRATION_STATUS_POSTCOPY_ACTIVE,
+		[KMIG_MIG_POSTCOPY_PAUSED] = MIGRATION_STATUS_POSTCOPY_PAUSED,
+		[KMIG_MIG_POSTCOPY_RECOVER] = MIGRATION_STATUS_POSTCOPY_RECOVER,
 	};
 
 	return map[st];
@@ -78,6 +82,8 @@ static void fill_ram(const struct kmig_mig_info *mi, MigrationInfo *ret)
 	r->pages_per_second = s->pages_per_second;
 	r->precopy_bytes = s->precopy_bytes;
 	r->downtime_bytes = s->downtime_bytes;
+	r->postcopy_bytes = s->postcopy_bytes;
+	r->postcopy_requests = (int64_t)s->pc.requests;
 	r->multifd_bytes = s->multifd_bytes;
 }
 
@@ -151,6 +157,8 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 		if (mi.status == KMIG_MIG_FAILED &&
 		    set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err))
 			return -1;
+		if (kmig_agent_fill_postcopy(&mi, ret, err))	/* after a postcopy start only */
+			return -1;
 		return mi.listen_port[0] && mi.status != KMIG_MIG_FAILED ?
 			fill_listen(&mi, ret, err) : 0;
 	}
@@ -163,6 +171,9 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 		return set_str(&ret->has_error_desc, &ret->error_desc, mi.error_desc, err);
 	case KMIG_MIG_ACTIVE:
 	case KMIG_MIG_CANCELLING:
+	case KMIG_MIG_POSTCOPY_ACTIVE:
+	case KMIG_MIG_POSTCOPY_PAUSED:
+	case KMIG_MIG_POSTCOPY_RECOVER:
 		ret->has_expected_downtime = true;
 		ret->expected_downtime = mi.stats.expected_downtime_ms;
 		/* QEMU: only once auto-converge has begun throttling */
@@ -187,7 +198,7 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
 			fill_xbzrle(&mi.stats, ret);
 		if (set_str(&ret->has_x_kmig_tracker, &ret->x_kmig_tracker, mi.tracker, err) ||
 		    set_str(&ret->has_x_kmig_transport, &ret->x_kmig_transport, mi.transport, err) ||
-		    fill_threads(&mi, ret, err))
+		    fill_threads(&mi, ret, err) || kmig_agent_fill_postcopy(&mi, ret, err))
 			return -1;
 		break;
 	default:
@@ -200,15 +211,14 @@ int qmp_query_migrate(struct kmig_qmp_ctx *ctx, MigrationInfo *ret, struct kmig_
  * Capabilities kmig accepts (QEMU clients set them) but does not implement
  * yet: a migration with one of them on is refused, rather than run without
  * the feature the user asked for.  The rest are implemented (events,
- * multifd), always true (return-path on sockets), or only about block
- * devices kmig has none of.
+ * multifd, postcopy-ram, release-ram, ...), always true (return-path on
+ * sockets), or only about block devices kmig has none of.
  */
 static int check_caps(struct kmig_agent *d, struct kmig_err *err)
 {
 	static const MigrationCapability missing[] = {
-		MIGRATION_CAPABILITY_RDMA_PIN_ALL,
-		MIGRATION_CAPABILITY_POSTCOPY_RAM, MIGRATION_CAPABILITY_X_COLO,
-		MIGRATION_CAPABILITY_RELEASE_RAM, MIGRATION_CAPABILITY_BLOCK,
+		MIGRATION_CAPABILITY_RDMA_PIN_ALL, MIGRATION_CAPABILITY_X_COLO,
+		MIGRATION_CAPABILITY_BLOCK,
 		MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER,
 		MIGRATION_CAPABILITY_POSTCOPY_BLOCKTIME, MIGRATION_CAPABILITY_X_IGNORE_SHARED,
 		MIGRATION_CAPABILITY_VALIDATE_UUID, MIGRATION_CAPABILITY_BACKGROUND_SNAPSHOT,
@@ -251,13 +261,13 @@ static int resolve_fd(struct kmig_qmp_ctx *ctx, struct kmig_uri *uri, struct kmi
 	return 0;
 }
 
-/* the URI of a migrate / migrate-incoming, parsed; -1 with @err set */
-static int parse_uri(struct kmig_qmp_ctx *ctx, const char *text, struct kmig_uri *uri,
-		     bool *bad_scheme, struct kmig_err *err)
+int kmig_agent_parse_uri(struct kmig_qmp_ctx *ctx, const char *text, struct kmig_uri *uri,
+			 bool *bad_scheme, struct kmig_err *err)
 {
 	char why[512];
+	bool bad;
 
-	if (kmig_uri_parse(text, uri, bad_scheme, why, sizeof(why)) < 0) {
+	if (kmig_uri_parse(text, uri, bad_scheme ? bad_scheme : &bad, why, sizeof(why)) < 0) {
 		kmig_err_generic(err, "%s", why);
 		return -1;
 	}
@@ -273,6 +283,8 @@ static void config_of(struct kmig_agent *a, const struct kmig_uri *uri, struct k
 	c->decode_threads = (unsigned int)a->params.decompress_threads;
 	c->xbzrle = a->caps[MIGRATION_CAPABILITY_XBZRLE];
 	c->xbzrle_cache_size = a->params.xbzrle_cache_size;
+	c->postcopy = a->caps[MIGRATION_CAPABILITY_POSTCOPY_RAM];
+	c->release_ram = a->caps[MIGRATION_CAPABILITY_RELEASE_RAM];
 	c->main_codec.enc = KMIG_ENC_RAW;
 	c->data_codec.enc = KMIG_ENC_RAW;
 	if (a->caps[MIGRATION_CAPABILITY_COMPRESS]) {
@@ -302,10 +314,8 @@ int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct 
 	char why[512];
 	bool bad_scheme;
 
-	if (args->has_resume && args->resume) {
-		kmig_err_generic(err, "Cannot resume if there is no paused migration");
-		return -1;
-	}
+	if (args->has_resume && args->resume)
+		return kmig_agent_postcopy_resume(ctx, args, err);	/* qmp_postcopy.c */
 	/* a destination, or one that still waits for its source, sends nothing */
 	if (ctx->a->incoming && !kmig_mig_incoming_done(ctx->a->mig)) {
 		kmig_err_generic(err, "Guest is waiting for an incoming migration");
@@ -324,12 +334,18 @@ int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct 
 				 "is not supported");
 		return -1;
 	}
-	if (parse_uri(ctx, args->uri, &uri, &bad_scheme, err) < 0) {
+	if (kmig_agent_parse_uri(ctx, args->uri, &uri, &bad_scheme, err) < 0) {
 		/* QEMU leaves no error-desc for an unknown scheme, but does for the rest */
 		kmig_mig_fail_early(ctx->a->mig, bad_scheme ? NULL : err->desc);
 		return -1;
 	}
 	config_of(ctx->a, &uri, &cfg);
+	if (kmig_agent_postcopy_check(ctx->a, &uri, err)) {
+		if (uri.fd >= 0)
+			close(uri.fd);
+		kmig_mig_fail_early(ctx->a->mig, err->desc);
+		return -1;
+	}
 	if (cfg.channels && !(uri.ops->caps & KMIG_CHAN_F_MULTI)) {
 		if (uri.fd >= 0)
 			close(uri.fd);
@@ -362,7 +378,7 @@ int qmp_migrate_incoming(struct kmig_qmp_ctx *ctx, const q_obj_migrate_incoming_
 		kmig_err_generic(err, "The incoming migration has already been started");
 		return -1;
 	}
-	if (parse_uri(ctx, args->uri, &uri, &bad_scheme, err) < 0)
+	if (kmig_agent_parse_uri(ctx, args->uri, &uri, &bad_scheme, err) < 0)
 		return -1;
 	config_of(ctx->a, &uri, &cfg);
 	if (kmig_mig_incoming(ctx->a->mig, &cfg, why, sizeof(why)) < 0) {
@@ -376,7 +392,12 @@ int qmp_migrate_incoming(struct kmig_qmp_ctx *ctx, const q_obj_migrate_incoming_
 
 int qmp_migrate_cancel(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
 {
-	kmig_mig_cancel(ctx->a->mig);
+	char why[256];
+
+	if (kmig_mig_cancel(ctx->a->mig, why, sizeof(why)) < 0) {
+		kmig_err_generic(err, "%s", why);	/* postcopy: the destination runs it */
+		return -1;
+	}
 	return 0;
 }
 
@@ -389,35 +410,6 @@ int qmp_migrate_continue(struct kmig_qmp_ctx *ctx, const q_obj_migrate_continue_
 	/* kmig never stops in pre-switchover yet, so this is always a state mismatch */
 	kmig_err_generic(err, "Migration not in expected state: %s",
 			 MigrationStatus_str[kmig_agent_status_qapi(mi.status)]);
-	return -1;
-}
-
-int qmp_migrate_start_postcopy(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
-{
-	if (!ctx->a->caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
-		kmig_err_generic(err, "Enable postcopy with migrate_set_capability before the "
-				 "start of migration");
-		return -1;
-	}
-	if (!kmig_mig_in_progress(ctx->a->mig)) {
-		kmig_err_generic(err, "Postcopy must be started after migration has been started");
-		return -1;
-	}
-	kmig_err_generic(err, "postcopy is not available yet in kmig");
-	return -1;
-}
-
-int qmp_migrate_pause(struct kmig_qmp_ctx *ctx, struct kmig_err *err)
-{
-	kmig_err_generic(err, "migrate-pause is currently only supported during postcopy-active "
-			 "state");
-	return -1;
-}
-
-int qmp_migrate_recover(struct kmig_qmp_ctx *ctx, const q_obj_migrate_recover_arg *args,
-			struct kmig_err *err)
-{
-	kmig_err_generic(err, "Migrate recover can only be run when postcopy is paused.");
 	return -1;
 }
 

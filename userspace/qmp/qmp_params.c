@@ -71,6 +71,7 @@ void kmig_agent_params_push(struct kmig_agent *d)
 	const MigrationParameters *p = &d->params;
 	struct kmig_tuning t = {
 		.max_bandwidth = p->max_bandwidth,
+		.max_postcopy_bandwidth = p->max_postcopy_bandwidth,
 		.xbzrle_cache_size = p->xbzrle_cache_size,
 		.conv = {
 			.auto_converge = d->caps[MIGRATION_CAPABILITY_AUTO_CONVERGE],
@@ -333,6 +334,16 @@ int qmp_migrate_set_capabilities(struct kmig_qmp_ctx *ctx,
 		next[args->capabilities.v[i].capability] = args->capabilities.v[i].state;
 	if (!caps_check(next, &ctx->a->params, err))
 		return -1;
+	/* QEMU checks the host when a destination first turns it on */
+	if (next[MIGRATION_CAPABILITY_POSTCOPY_RAM] && !ctx->a->caps[MIGRATION_CAPABILITY_POSTCOPY_RAM] &&
+	    ctx->a->incoming && !kmig_postcopy_supported()) {
+		kmig_err_generic(err, "Postcopy is not supported");
+		return -1;
+	}
+	if (next[MIGRATION_CAPABILITY_POSTCOPY_RAM] && next[MIGRATION_CAPABILITY_X_IGNORE_SHARED]) {
+		kmig_err_generic(err, "Postcopy is not compatible with ignore-shared");
+		return -1;
+	}
 	memcpy(ctx->a->caps, next, sizeof(next));
 	kmig_agent_params_push(ctx->a);	/* auto-converge and the guarantee */
 	return 0;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * dg_memory.c: kmig-dirtygen's memory: the content every page must have at
- * its generation, the checks a destination runs on it, and the writer
- * thread that dirties pages at the chosen rate and pattern.
+ * its generation, the checks a destination runs on it, the writer thread
+ * that dirties pages at the chosen rate and pattern, and the toucher that
+ * reads random pages while a postcopy destination's pages still arrive.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -54,6 +55,28 @@ void dg_page_fill(const struct dg *d, uint64_t *w, uint64_t idx, uint32_t gen)
 uint64_t dg_mem_checksum(struct dg *d)
 {
 	return XXH64(d->mem, d->npages * DG_PAGE, 0);
+}
+
+/*
+ * The same hash over the memory the generations define, built page by page
+ * without reading it: for a source whose memory is gone once sent
+ * (postcopy with release-ram), what "its final memory" means.
+ */
+uint64_t dg_gens_checksum(const struct dg *d)
+{
+	XXH64_state_t *st = XXH64_createState();
+	uint64_t w[DG_WORDS], h;
+
+	if (!st)
+		return 0;
+	XXH64_reset(st, 0);
+	for (uint64_t i = 0; i < d->npages; i++) {
+		dg_page_fill(d, w, i, d->gens[i]);
+		XXH64_update(st, w, DG_PAGE);
+	}
+	h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
 }
 
 uint64_t dg_gen_sum(const struct dg *d)
@@ -213,4 +236,65 @@ void dg_verify_all(struct dg *d)
 	}
 	fprintf(stderr, "verify: %" PRIu64 " pages ok, %" PRIu64 " bad\n",
 		d->verify_ok, d->verify_bad);
+}
+
+/*
+ * --touch: reads one word of random pages (a postcopy destination's memory
+ * being used before it all arrived: each missing page is a fault), without
+ * writing, so the memory stays the source's.
+ */
+static void *toucher_main(void *arg)
+{
+	struct dg *d = arg;
+	uint64_t rng = d->seed ^ 0x746f756368ull, last = now_ns();
+	double tokens = 0;
+
+	while (!__atomic_load_n(&d->touch_stop, __ATOMIC_ACQUIRE)) {
+		uint64_t idx;
+
+		if (d->touch_rate) {
+			uint64_t t = now_ns();
+
+			tokens += (double)(t - last) * (double)d->touch_rate / 1e9;
+			last = t;
+			if (tokens > d->touch_rate / 10.0 + 1)
+				tokens = d->touch_rate / 10.0 + 1;
+			if (tokens < 1) {
+				struct timespec ts = { 0, 1000000 };
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			tokens -= 1;
+		}
+		idx = rng_next(&rng) % d->npages;
+		d->touch_sum += __atomic_load_n((const uint64_t *)page_at(d, idx), __ATOMIC_RELAXED);
+		d->touches++;
+	}
+	return NULL;
+}
+
+int dg_toucher_start(struct dg *d)
+{
+	int r;
+
+	if (!d->touch || d->touching)
+		return 0;
+	__atomic_store_n(&d->touch_stop, 0, __ATOMIC_RELEASE);
+	r = pthread_create(&d->touch_thr, NULL, toucher_main, d);
+	if (r) {
+		fprintf(stderr, "dirtygen: cannot start the toucher: %s\n", strerror(r));
+		return -r;
+	}
+	d->touching = true;
+	return 0;
+}
+
+void dg_toucher_stop(struct dg *d)
+{
+	if (!d->touching)
+		return;
+	__atomic_store_n(&d->touch_stop, 1, __ATOMIC_RELEASE);
+	pthread_join(d->touch_thr, NULL);
+	d->touching = false;
 }

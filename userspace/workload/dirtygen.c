@@ -59,7 +59,8 @@ static void write_checksum(struct dg *d)
 
 	if (!d->csum_out)
 		return;
-	snprintf(line, sizeof(line), "%016" PRIx64 "\n", dg_mem_checksum(d));
+	snprintf(line, sizeof(line), "%016" PRIx64 "\n",
+		 d->csum_gens ? dg_gens_checksum(d) : dg_mem_checksum(d));
 	r = write_file(d->csum_out, line);
 	if (r)
 		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->csum_out, strerror(-r));
@@ -67,7 +68,7 @@ static void write_checksum(struct dg *d)
 
 static void write_report(struct dg *d)
 {
-	uint64_t i, zero = 0;
+	uint64_t i, zero = 0, csum;
 	char line[1024];
 	int r;
 
@@ -75,6 +76,8 @@ static void write_report(struct dg *d)
 		return;
 	for (i = 0; i < d->npages; i++)
 		zero += !d->gens[i];
+	/* memory with postcopy pages missing cannot be read (it would wait for them) */
+	csum = kmig_postcopy_pending(d->kmig) ? 0 : dg_mem_checksum(d);
 	snprintf(line, sizeof(line),
 		 "{\"role\": \"%s\", \"pid\": %d, \"block\": \"%s\", \"size\": %" PRIu64
 		 ", \"pages\": %" PRIu64 ", \"outcome\": \"%s\", \"writes\": %" PRIu64
@@ -82,11 +85,13 @@ static void write_report(struct dg *d)
 		 ", \"resumes\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"gen_sum\": %" PRIu64
 		 ", \"checksum\": \"%016" PRIx64 "\", \"verify_ok\": %" PRIu64
 		 ", \"verify_bad\": %" PRIu64 ", \"throttle_pct\": %u, \"throttle_max_pct\": %u"
-		 ", \"throttle_changes\": %" PRIu64 "}\n",
+		 ", \"throttle_changes\": %" PRIu64 ", \"postcopy\": %s, \"arrived\": %" PRIu64
+		 ", \"touches\": %" PRIu64 "}\n",
 		 d->role == KMIG_ROLE_SOURCE ? "src" : "dst", (int)getpid(), d->name, d->size,
 		 d->npages, d->outcome, d->writes, d->local_writes, d->hops, d->pauses,
-		 d->resumes, zero, dg_gen_sum(d), dg_mem_checksum(d), d->verify_ok, d->verify_bad,
-		 d->throttle_pct, d->throttle_max, d->throttle_changes);
+		 d->resumes, zero, dg_gen_sum(d), csum, d->verify_ok, d->verify_bad,
+		 d->throttle_pct, d->throttle_max, d->throttle_changes,
+		 d->postcopy ? "true" : "false", d->arrived, d->touches);
 	r = write_file(d->report, line);
 	if (r)
 		fprintf(stderr, "dirtygen: cannot write %s: %s\n", d->report, strerror(-r));
@@ -178,11 +183,20 @@ static int cb_load_state(void *opaque, const void *buf, size_t len)
 /*
  * After kmigd was told STARTED (so outside the measured downtime): the test
  * instrument's checks, then the writer resumes where the source stopped.
+ * Started by postcopy, the pages are still arriving: the writer starts at
+ * once (touching a missing page waits for it) and the checks wait for
+ * cb_arrived.
  */
 static void cb_started(void *opaque)
 {
 	struct dg *d = opaque;
 
+	if (kmig_postcopy_pending(d->kmig)) {
+		d->postcopy = true;
+		if (dg_writer_start(d) || dg_toucher_start(d))
+			d->outcome = "writer-failed";
+		return;
+	}
 	if (d->verify) {
 		dg_verify_all(d);
 		if (d->verify_bad)
@@ -193,6 +207,29 @@ static void cb_started(void *opaque)
 		d->outcome = "writer-failed";
 }
 
+/* postcopy: every page is in now; the checks cb_started left for this moment */
+static void cb_arrived(void *opaque)
+{
+	struct dg *d = opaque;
+	bool ran = d->running;
+
+	dg_toucher_stop(d);
+	fprintf(stderr, "dirtygen: every page arrived (postcopy; %" PRIu64 " pages touched "
+		"meanwhile)\n", d->touches);
+	d->arrived++;
+	if (!d->verify && !d->csum_out)
+		return;
+	dg_writer_stop(d);	/* memory quiet while it is checked */
+	if (d->verify) {
+		dg_verify_all(d);
+		if (d->verify_bad)
+			d->outcome = "verify-failed";
+	}
+	write_checksum(d);
+	if (ran && !d->verify_bad && dg_writer_start(d))
+		d->outcome = "writer-failed";
+}
+
 static const struct kmig_callbacks dg_callbacks = {
 	.pause = cb_pause,
 	.save_state = cb_save_state,
@@ -200,6 +237,7 @@ static const struct kmig_callbacks dg_callbacks = {
 	.load_state = cb_load_state,
 	.started = cb_started,
 	.migrated = cb_migrated,
+	.arrived = cb_arrived,
 };
 
 /* ---- setup ---- */
@@ -241,6 +279,12 @@ static void usage(FILE *f)
 		"  --report FILE         JSON line with final stats, written on exit\n"
 		"  --no-throttle         do not offer kmigd the cooperative throttle (it then\n"
 		"                        throttles through a cgroup)\n"
+		"  --touch N|max         dst: while postcopy's pages arrive, read N random\n"
+		"                        pages/s (each missing one is a fault); no writes\n"
+		"  --no-postcopy         dst: do not offer to start before memory arrived\n"
+		"  --checksum-gens       --checksum-out hashes the memory the page generations\n"
+		"                        define, without reading it (a source whose memory\n"
+		"                        release-ram freed)\n"
 		"exit: 0 ok, 1 setup error, 2 agent/migration failure, 3 verify mismatch\n");
 }
 
@@ -312,7 +356,7 @@ static bool name_ok(const char *s)
 enum {
 	OPT_AGENT = 256, OPT_SIZE, OPT_NAME, OPT_ROLE, OPT_RATE, OPT_IDLE, OPT_PATTERN,
 	OPT_HOT, OPT_CONTENT, OPT_ZERO, OPT_SEED, OPT_VERIFY, OPT_PIDFILE, OPT_REPORT, OPT_CSUM,
-	OPT_NO_THROTTLE,
+	OPT_NO_THROTTLE, OPT_TOUCH, OPT_NO_POSTCOPY, OPT_CSUM_GENS,
 };
 
 static int parse_opts(struct dg *d, int argc, char **argv)
@@ -334,6 +378,9 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "checksum-out", required_argument, NULL, OPT_CSUM },
 		{ "no-throttle", no_argument, NULL, OPT_NO_THROTTLE },
+		{ "touch", required_argument, NULL, OPT_TOUCH },
+		{ "no-postcopy", no_argument, NULL, OPT_NO_POSTCOPY },
+		{ "checksum-gens", no_argument, NULL, OPT_CSUM_GENS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -382,6 +429,13 @@ static int parse_opts(struct dg *d, int argc, char **argv)
 		case OPT_REPORT: d->report = optarg; break;
 		case OPT_CSUM: d->csum_out = optarg; break;
 		case OPT_NO_THROTTLE: d->no_throttle = true; break;
+		case OPT_TOUCH:
+			d->touch = true;
+			if (strcmp(optarg, "max") && parse_u64(optarg, &d->touch_rate))
+				bad = "--touch";
+			break;
+		case OPT_NO_POSTCOPY: d->no_postcopy = true; break;
+		case OPT_CSUM_GENS: d->csum_gens = true; break;
 		case 'h': usage(stdout); exit(DG_EXIT_OK);
 		default: usage(stderr); return -1;
 		}
@@ -468,15 +522,23 @@ static int run(struct dg *d, int sfd)
 			return DG_EXIT_OK;
 		case KMIG_STATE_READY:
 			/* started here, and a source now: it can be migrated on */
-			fprintf(stderr, "dirtygen: started (hop %" PRIu64 "), now a source\n", d->hops);
 			if (d->verify_bad)
 				return DG_EXIT_VERIFY;
+			if (d->role == KMIG_ROLE_SOURCE)
+				continue;	/* postcopy's last pages arrived */
+			fprintf(stderr, "dirtygen: started (hop %" PRIu64 "), now a source%s\n", d->hops,
+				kmig_postcopy_pending(d->kmig) ? " (postcopy: pages still arriving)" : "");
 			d->role = KMIG_ROLE_SOURCE;
 			continue;
 		case KMIG_STATE_STARTED:
-			fprintf(stderr, "dirtygen: started (hop %" PRIu64 ")\n", d->hops);
 			if (d->verify_bad)
 				return DG_EXIT_VERIFY;	/* cb_started found bad pages */
+			if (kmig_postcopy_pending(d->kmig)) {
+				fprintf(stderr, "dirtygen: started (hop %" PRIu64 "), postcopy: "
+					"pages still arriving\n", d->hops);
+				continue;
+			}
+			fprintf(stderr, "dirtygen: started (hop %" PRIu64 ")\n", d->hops);
 			ended = true;
 			break;
 		default:
@@ -499,6 +561,8 @@ static int setup(struct dg *d)
 	}
 	if (d->no_throttle)
 		kmig_set_option(d->kmig, KMIG_OPT_THROTTLE, 0);
+	if (d->no_postcopy)
+		kmig_set_option(d->kmig, KMIG_OPT_POSTCOPY, 0);
 	d->mem = kmig_ram_alloc(d->kmig, d->name, d->size);
 	d->gens = calloc(d->npages, sizeof(uint32_t));
 	if (!d->mem || !d->gens) {
@@ -567,6 +631,19 @@ int main(int argc, char **argv)
 			dg_writer_start(&d);
 		}
 		rc = run(&d, sfd);
+		if (kmig_postcopy_pending(d.kmig)) {
+			/*
+			 * Pages are still missing and will never come: a thread
+			 * blocked on one cannot be joined, and reading the memory
+			 * would block too.  Say so and leave.
+			 */
+			fprintf(stderr, "dirtygen: exiting with postcopy pages still missing\n");
+			d.outcome = "postcopy-incomplete";
+			write_report(&d);
+			fflush(NULL);
+			_exit(rc ? rc : DG_EXIT_AGENT);
+		}
+		dg_toucher_stop(&d);
 		dg_writer_stop(&d);
 		write_report(&d);
 		if (d.pidfile)

@@ -70,6 +70,8 @@ struct dg {
 	uint64_t rate;			/* pages/s, 0 = flat out */
 	bool idle, verify;
 	bool no_throttle;		/* --no-throttle: no KMIG_OPT_THROTTLE */
+	bool no_postcopy;		/* --no-postcopy: no KMIG_OPT_POSTCOPY */
+	bool csum_gens;			/* --checksum-gens: --checksum-out from the generations */
 	enum dg_pattern pattern;
 	enum dg_content content;
 	unsigned int hot_pct, zero_pct;
@@ -91,6 +93,16 @@ struct dg {
 	uint64_t pauses, resumes, verify_ok, verify_bad;
 	unsigned int throttle_pct, throttle_max;	/* as libkmig applied it */
 	uint64_t throttle_changes;
+	bool postcopy;			/* started before its memory arrived */
+	uint64_t arrived;		/* postcopy: the "every page arrived" calls */
+	/* --touch: a reader of random pages while postcopy's pages arrive */
+	bool touch;
+	uint64_t touch_rate;		/* pages/s, 0 = flat out */
+	pthread_t touch_thr;
+	bool touching;
+	int touch_stop;			/* __atomic */
+	uint64_t touches;		/* pages read */
+	uint64_t touch_sum;		/* what they read (so the reads are not optimised away) */
 	const char *outcome;
 };
 
@@ -116,9 +128,12 @@ static inline uint8_t *page_at(struct dg *d, uint64_t idx)
 /* dg_memory.c: page contents, checks, and the writer thread */
 void dg_page_fill(const struct dg *d, uint64_t *w, uint64_t idx, uint32_t gen);
 uint64_t dg_mem_checksum(struct dg *d);
+uint64_t dg_gens_checksum(const struct dg *d);
 uint64_t dg_gen_sum(const struct dg *d);
 void dg_verify_all(struct dg *d);
 int dg_writer_start(struct dg *d);
 void dg_writer_stop(struct dg *d);
+int dg_toucher_start(struct dg *d);
+void dg_toucher_stop(struct dg *d);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * wire.h: kmig's migration stream format, version 2 (docs/stream-format.md
+ * wire.h: kmig's migration stream format, version 2, and version 3 (2 plus
+ * the postcopy records, sent only with postcopy-ram on) (docs/stream-format.md
  * tells the same in prose; tests/unit/test_wire_doc checks that the two
  * agree).  Shared by the sender and the receiver; the receiver trusts
  * nothing in it: every index, offset, length and encoding is checked
@@ -19,6 +20,15 @@
  *   source: not cancelled? GO   dest: start the workload -> RESUMED
  * Before GO the source may still cancel (it resumes; the destination sees
  * the stream end and fails).  After GO the source never resumes by itself.
+ *
+ * Postcopy (version 3) moves that commit earlier (docs/postcopy.md):
+ *   source: stop, POSTCOPY, DISCARD..., STATE, RUN   dest: start -> RESUMED
+ *   dest: REQUEST (a page it faulted on)     source: those pages first
+ *   source: the rest of the pages, END        dest: verify -> VERIFIED
+ * After RUN the workload runs on the destination: the source never
+ * resumes it, and a broken connection pauses both sides until a new one
+ * resumes the stream (the destination answers the new header with BITMAP
+ * records: which pages it has, then ACCEPT).
  */
 #ifndef KMIG_WIRE_H
 #define KMIG_WIRE_H
@@ -28,6 +38,7 @@
 #define KMIG_WIRE_MAGIC      0x3252545347494d4bull	/* "KMIGSTR2" */
 #define KMIG_WIRE_CHAN_MAGIC 0x324e484347494d4bull	/* "KMIGCHN2" */
 #define KMIG_WIRE_VERSION    2u
+#define KMIG_WIRE_VERSION_POSTCOPY 3u		/* 2 + the postcopy records (postcopy-ram on) */
 #define KMIG_WIRE_PAGE_SIZE  4096u
 #define KMIG_WIRE_MAX_BLOCKS 64u
 #define KMIG_WIRE_MAX_CHANNELS 64u		/* data channels */
@@ -37,6 +48,8 @@
 #define KMIG_WIRE_MAX_ENCODED (KMIG_WIRE_MAX_RUN * KMIG_WIRE_PAGE_SIZE + 4096u)
 #define KMIG_WIRE_MAX_STATE  (16u << 20)	/* device state blob */
 #define KMIG_WIRE_MAX_ERROR  511u		/* error text on the return path */
+#define KMIG_WIRE_MAX_BITMAP (1u << 23)	/* pages in one BITMAP record (1 MiB of bits) */
+#define KMIG_WIRE_BITMAP_ALIGN 64u		/* a BITMAP record starts at a multiple of 64 pages */
 
 /** struct kmig_wire_hdr - main channel header (48 bytes) */
 struct kmig_wire_hdr {
@@ -71,11 +84,20 @@ enum kmig_wire_type {
 	KMIG_REC_END     = 5,	/* len = nblocks*8 bytes of checksums; offset = last SYNC number */
 	KMIG_REC_GO      = 6,	/* after VERIFIED: the source is committed, start the workload */
 	KMIG_REC_SYNC    = 7,	/* offset = sync number (1, 2, ...); flags KMIG_SYNC_F_LAST */
+	/* version 3: postcopy */
+	KMIG_REC_POSTCOPY = 8,	/* the source stopped and switches to postcopy; offset = last
+				 * SYNC number; DISCARD records, STATE and RUN follow */
+	KMIG_REC_DISCARD = 9,	/* count pages at block/offset changed since sent: drop them */
+	KMIG_REC_RUN     = 10,	/* start the workload now: the source is committed */
 	/* return path, destination -> source */
 	KMIG_REC_RESUMED = 16,	/* the workload runs on the destination */
 	KMIG_REC_ERROR   = 17,	/* len bytes of error text follow (<= KMIG_WIRE_MAX_ERROR) */
 	KMIG_REC_VERIFIED = 18,	/* every page and checksum checked: ready to start on GO */
 	KMIG_REC_ACCEPT  = 19,	/* header and block table accepted: send pages */
+	KMIG_REC_REQUEST = 20,	/* v3, postcopy: count pages at block/offset are wanted now */
+	KMIG_REC_BITMAP  = 21,	/* v3, resuming: which of count pages from block/offset
+				 * arrived; len = ceil(count / 64) * 8 bytes of bits */
+	KMIG_REC_ACK     = 22,	/* v3, postcopy: offset = main-channel bytes read and placed */
 };
 
 enum kmig_wire_enc {
@@ -96,9 +118,9 @@ struct kmig_wire_rec {
 	uint8_t flags;		/* SYNC: KMIG_SYNC_F_*, else 0 */
 	uint16_t chan;		/* the channel it travels on: 0 main, 1.. data */
 	uint16_t reserved;	/* 0 */
-	uint32_t block;		/* PAGES: block table index */
-	uint32_t count;		/* PAGES: pages */
-	uint64_t offset;	/* PAGES: byte offset in the block (page aligned); else a value */
+	uint32_t block;		/* PAGES, DISCARD, REQUEST, BITMAP: block table index */
+	uint32_t count;		/* ... their pages */
+	uint64_t offset;	/* ... byte offset in the block (page aligned); else a value */
 	uint32_t len;		/* payload bytes that follow */
 	uint32_t reserved2;	/* 0 */
 };

@@ -192,6 +192,7 @@ void kmig_chan_end_write(struct kmig_chan *c);
 void kmig_chan_abort(struct kmig_chan *c);
 /* ends blocked reads, keeping the channel writable where the back end can */
 void kmig_chan_abort_read(struct kmig_chan *c);
+
 /* accepts a channel that was never opened (ops NULL); see ops->close */
 int kmig_chan_close(struct kmig_chan *c);
 
