@@ -303,6 +303,16 @@ int kmig_cgfs_empty_and_remove(const struct kmig_cg_mount *m, const char *home, 
 	char path[PATH_MAX + 32], ctl[PATH_MAX + 32], buf[65536];
 	int r = 0, rounds;
 
+	/*
+	 * Lift the quota first: that unthrottles the group at once.  A task moved
+	 * out of a group that is throttled at that moment can stay off the CPU
+	 * far longer than one period (seen here: ~1 s of a 100 ms period).
+	 */
+	if (m->version == 2)
+		snprintf(ctl, sizeof(ctl), "%s/cpu.max", dir);
+	else
+		snprintf(ctl, sizeof(ctl), "%s/cpu.cfs_quota_us", dir);
+	kmig_cgfs_write(ctl, m->version == 2 ? "max" : "-1");	/* best effort: moving still follows */
 	snprintf(path, sizeof(path), "%s/%s", dir, procs_file(m));
 	for (rounds = 0; rounds < MOVE_ROUNDS; rounds++) {
 		ssize_t len = kmig_cgfs_read(path, buf, sizeof(buf));
