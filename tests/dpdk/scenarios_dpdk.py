@@ -200,3 +200,27 @@ def m6_hugepages(t, h):
     check_completed(t, "memif with EAL on hugepages: dirtying 128M", src, dst, sdg, ddg)
     t.ok("--iova-mode=va" in src.text() and "--no-huge" not in src.text(),
          "memif with EAL on hugepages: EAL ran on hugepages", src.text()[-1500:])
+
+
+def m7_memif_codecs(t, h):
+    """compress and xbzrle over memif: frames whose copied stream bytes (compressed records,
+    deltas, runs of small records) are long enough to go by reference, followed by a page."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from scenarios_engine import set_caps
+    for tag, content, caps, params in (
+            ("m7c", "mixed", {"compress": True}, {"compress-threads": 2, "compress-level": 1}),
+            ("m7x", "delta", {"xbzrle": True}, {"xbzrle-cache-size": 32 * MiB})):
+        src, dst, sdg, ddg = start_pair(h, tag, "64M", rate=4000, content=content)
+        for a in (src, dst):
+            set_caps(a, **caps)
+        src.cmd("migrate-set-parameters", params)
+        su, du = memif_uris(h, tag)
+        go(src, dst, su, du, bandwidth=32 * MiB)
+        label = "memif with %s, %s content" % (list(caps)[0], content)
+        info = check_completed(t, label, src, dst, sdg, ddg, timeout=90)
+        s = closed_stats(src)
+        n = (info.get("compression") or {}).get("compressed-size", 0) if "compress" in caps \
+            else (info.get("xbzrle-cache") or {}).get("pages", 0)
+        t.ok(n > 0 and s.get("rtx") is not None,
+             "%s: the codec's records went (%s), %s frames sent again, %s dropped on send"
+             % (label, n, s.get("rtx"), s.get("tx_dropped")), json.dumps(info))

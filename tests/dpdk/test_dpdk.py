@@ -43,6 +43,7 @@ SCENARIOS = [
     ("afp1500", "af_packet over veth, MTU 1500", sd.m4_af_packet_1500),
     ("afxdp", "af_xdp over veth", sd.m5_af_xdp),
     ("huge", "EAL on hugepages", sd.m6_hugepages),
+    ("codecs", "compress and xbzrle over memif", sd.m7_memif_codecs),
     ("cancel", "cancel", sf.f1_cancel),
     ("killed", "killed destination", sf.f2_killed),
     ("killedsrc", "killed source", sf.f2b_killed_source),

@@ -102,10 +102,24 @@ void kmig_dpdk_port_add(struct kmig_dpdk_port *p, const struct kmig_dp_txdesc *d
 
 		if (!len)
 			continue;
-		r = p->info.linearize || len <= INLINE_MAX || m->nb_segs > 1 ? NULL :
-		    find(p, at, len);
+		r = p->info.linearize || len <= INLINE_MAX ? NULL : find(p, at, len);
 		if (!r) {
-			/* a copy: the PMD cannot take this piece by reference (or it is tiny) */
+			/*
+			 * A copy: the PMD cannot take this piece by reference (or it
+			 * is tiny).  Behind a piece that went by reference it goes in
+			 * a header mbuf of its own: an external buffer has no room.
+			 */
+			struct rte_mbuf *tail = m;
+
+			if (rte_pktmbuf_lastseg(m) != m) {
+				tail = rte_pktmbuf_alloc(p->hdr_pool);
+				if (!tail)
+					goto drop;
+				if (rte_pktmbuf_chain(m, tail)) {
+					rte_pktmbuf_free(tail);
+					goto drop;
+				}
+			}
 			w = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
 			if (!w)
 				goto drop;
