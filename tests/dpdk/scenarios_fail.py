@@ -163,3 +163,23 @@ def f4_hostile_source(t, h):
          "%s\n%s" % (d, dst.text()[-2000:]))
     t.ok("started" not in ddg.text(),
          "%s: the destination workload did not start" % label, ddg.text()[-500:])
+
+
+def f5_release_ram(t, h):
+    """postcopy-ram with release-ram over dpdk: refused at migrate (a frame sent again re-reads
+    its page, which release-ram would have freed); the source runs on and migrates without."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from scenarios_engine import set_caps
+    src, dst, sdg, ddg = start_pair(h, "f5", "32M", rate=1000)
+    set_caps(src, postcopy_ram=True, release_ram=True)
+    su, du = memif_uris(h, "f5")
+    r = src.request("migrate", {"uri": su})
+    desc = r.get("error", {}).get("desc", "")
+    label = "dpdk release-ram"
+    must(t, "release-ram is not supported over dpdk" in desc,
+         "%s: migrate with postcopy-ram and release-ram over dpdk: refused (%s)" % (label, desc),
+         json.dumps(r))
+    check_source_alive(t, label, src, sdg)
+    set_caps(src, postcopy_ram=False, release_ram=False)
+    go(src, dst, su, du)
+    check_completed(t, "%s: then without them" % label, src, dst, sdg, ddg)

@@ -49,6 +49,7 @@ SCENARIOS = [
     ("killedsrc", "killed source", sf.f2b_killed_source),
     ("stopped", "destination stops acknowledging", sf.f3_stops_acking),
     ("hostile", "hostile source", sf.f4_hostile_source),
+    ("releaseram", "release-ram refused", sf.f5_release_ram),
 ]
 
 

@@ -29,6 +29,17 @@ int kmig_agent_postcopy_check(struct kmig_agent *a, const struct kmig_uri *uri,
 		kmig_err_generic(err, "Unable to open return-path for postcopy");
 		return -1;
 	}
+	/*
+	 * release-ram frees a page once the channel took it; a channel that may
+	 * read registered memory again until close (register_mem: dpdk:, which
+	 * sends a lost frame again from the page) would send the hole
+	 */
+	if (c[MIGRATION_CAPABILITY_POSTCOPY_RAM] && c[MIGRATION_CAPABILITY_RELEASE_RAM] &&
+	    uri->ops->register_mem) {
+		kmig_err_generic(err, "release-ram is not supported over %s: the channel may send "
+				 "a page again after it was freed", uri->ops->scheme);
+		return -1;
+	}
 	if (c[MIGRATION_CAPABILITY_POSTCOPY_RAM] && c[MIGRATION_CAPABILITY_X_IGNORE_SHARED]) {
 		kmig_err_generic(err, "Postcopy is not compatible with ignore-shared");
 		return -1;
