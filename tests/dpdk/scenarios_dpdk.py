@@ -224,3 +224,24 @@ def m7_memif_codecs(t, h):
         t.ok(n > 0 and s.get("rtx") is not None,
              "%s: the codec's records went (%s), %s frames sent again, %s dropped on send"
              % (label, n, s.get("rtx"), s.get("tx_dropped")), json.dumps(info))
+
+
+def m8_memif_postcopy(t, h):
+    """postcopy over memif: precopy cannot converge at 16 MiB/s, migrate-start-postcopy; the
+    destination's faults ask for pages on the dpdk channel's return path."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from scenarios_postcopy import pc_pair, start_postcopy
+    src, dst, sdg, ddg = pc_pair(h, "m8", size="64M")
+    su, du = memif_uris(h, "m8")
+    go(src, dst, su, du, bandwidth=16 * MiB)
+    start_postcopy(t, "memif postcopy", src, dst)
+    label = "memif postcopy, dirtying ~10x the link"
+    info = check_completed(t, label, src, dst, sdg, ddg, timeout=90)
+    ram = info["ram"]
+    dpc = dst.query().get("x-kmig-postcopy", {})
+    t.ok(ram["postcopy-requests"] > 0 and dpc.get("faults", 0) > 0 and
+         dpc.get("missing-pages") == 0,
+         "%s: %d requests served, %d faults (latency mean %.0f us), nothing missing, "
+         "downtime %d ms" % (label, ram["postcopy-requests"], dpc.get("faults", 0),
+                             dpc.get("fault-latency-mean-us", 0), info.get("downtime", -1)),
+         json.dumps(info) + json.dumps(dpc))

@@ -44,6 +44,7 @@ SCENARIOS = [
     ("afxdp", "af_xdp over veth", sd.m5_af_xdp),
     ("huge", "EAL on hugepages", sd.m6_hugepages),
     ("codecs", "compress and xbzrle over memif", sd.m7_memif_codecs),
+    ("postcopy", "postcopy over memif", sd.m8_memif_postcopy),
     ("cancel", "cancel", sf.f1_cancel),
     ("killed", "killed destination", sf.f2_killed),
     ("killedsrc", "killed source", sf.f2b_killed_source),
