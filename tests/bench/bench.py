@@ -18,6 +18,8 @@ measured in the same run (absolute numbers on a shared VM mean little).
    without auto-converge and the downtime guarantee (bench_converge.py).
 8. The dpdk: channel: 1 GiB idle and dirtying over memif, af_packet and kmig's
    TCP, with QEMU's TCP (bench_dpdk.py; root and DPDK only).
+9. Postcopy: a workload that never converges, switched to postcopy after 1 s;
+   downtime, faults and their latency (bench_postcopy.py).
 
 This is a benchmark, not a test: it asserts nothing but that every
 migration completed and verified.  Output: a table, and a JSON summary line.
@@ -42,6 +44,7 @@ import qemu_baseline  # noqa: E402
 import bench_bpf  # noqa: E402  (3. the uffd-wp and bpf dirty trackers, issue 9)
 import bench_converge  # noqa: E402  (5-7. compression, codecs, auto-converge)
 import bench_dpdk  # noqa: E402  (8. the dpdk: channel, issue 10)
+import bench_postcopy  # noqa: E402  (9. postcopy, issue 11)
 
 
 class Pair:
@@ -268,6 +271,7 @@ def main():
     conv = bench_converge.converge_rows(Pair, binpath)
     trackers = bench_bpf.run(args.build)
     dpdk = bench_dpdk.main_rows(binpath)
+    postcopy = bench_postcopy.postcopy_rows(Pair, binpath)
     print(json.dumps({"sendloop_gib_s": round(b, 3), "migration_gib_s": round(m, 3),
                       "trackers": trackers,
                       "ratio": round(ratio, 3),
@@ -275,7 +279,7 @@ def main():
                       "multifd": {str(n): [round(x, 3) for x in v] for n, v in mrows.items()},
                       "compression": [[lbl, round(r, 3), round(rr, 3), round(w), round(wr, 3)]
                                       for lbl, r, rr, w, wr in crows],
-                      "codecs": codecs, "converge": conv, "dpdk": dpdk,
+                      "codecs": codecs, "converge": conv, "dpdk": dpdk, "postcopy": postcopy,
                       "downtime_within": within,
                       "downtime_runs": len(downs), "downtimes_ms": downs,
                       "guarantee_downtimes_ms": gdowns, "guarantee_within": gwithin}))
