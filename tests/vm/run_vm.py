@@ -111,8 +111,20 @@ def build_userspace():
     """static kmigd/kmig/kmig-dirtygen (without the bpf tracker and the dpdk: channel: the
     guests run neither, and static libbpf / DPDK would need libraries Debian ships shared
     only) and the two guest programs"""
-    run(["nice", "-n", "10", "make", "-s", "-C", ROOT, f"BUILD={STATIC}", "LDFLAGS=-static",
-         "KMIG_BPF=0", "KMIG_DPDK=0", "-j2"] +
+    flags = [f"BUILD={STATIC}", "LDFLAGS=-static", "KMIG_BPF=0", "KMIG_DPDK=0"]
+    # make does not rebuild for changed flags: a build made with others starts afresh
+    stamp = os.path.join(ROOT, STATIC, "flags")
+    try:
+        with open(stamp) as f:
+            same = f.read() == " ".join(flags)
+    except OSError:
+        same = False
+    if not same:
+        shutil.rmtree(os.path.join(ROOT, STATIC), ignore_errors=True)
+        os.makedirs(os.path.join(ROOT, STATIC))
+        with open(stamp, "w") as f:
+            f.write(" ".join(flags))
+    run(["nice", "-n", "10", "make", "-s", "-C", ROOT] + flags + ["-j2"] +
         [f"{STATIC}/bin/{b}" for b in ("kmigd", "kmig", "kmig-dirtygen")],
         stdout=subprocess.DEVNULL)
     bindir = os.path.join(ROOT, STATIC, "bin")
