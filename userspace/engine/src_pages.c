@@ -80,7 +80,9 @@ void kmig_src_pages_free(struct kmig_src *s)
 
 /*
  * After a sync: which threads dirtied how much since the last one, where
- * the tracker sees who writes (the eBPF one); otherwise nothing.
+ * the tracker sees who writes (the eBPF one); otherwise nothing.  A sync
+ * that found no thread writing (the final one, when the workload was
+ * stopped right after the sync before) keeps the list of the pass before.
  */
 static void threads_since_last_sync(struct kmig_src *s)
 {
@@ -88,12 +90,21 @@ static void threads_since_last_sync(struct kmig_src *s)
 	long n = kmig_trackset_threads(&s->ts, now, KMIG_MIG_MAX_THREADS);
 	int64_t t = kmig_now_ns();
 	struct kmig_mig *m = s->m;
+	bool wrote = false;
 
 	if (n < 0)
 		return;
 	if (n > KMIG_MIG_MAX_THREADS)
 		n = KMIG_MIG_MAX_THREADS;
-	if (s->thr_ns) {
+	for (long i = 0; i < n && !wrote; i++) {
+		uint64_t before = 0;
+
+		for (unsigned int j = 0; j < s->nthr_prev; j++)
+			if (s->thr_prev[j].tid == now[i].tid)
+				before = s->thr_prev[j].pages;
+		wrote = now[i].pages != before;
+	}
+	if (s->thr_ns && wrote) {
 		pthread_mutex_lock(&m->lock);
 		m->nthreads = 0;
 		for (long i = 0; i < n; i++) {
