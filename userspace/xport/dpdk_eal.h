@@ -12,16 +12,19 @@
 #ifndef KMIG_DPDK_EAL_H
 #define KMIG_DPDK_EAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dpdk_opts.h"
 
 /*
  * Starts EAL from @o unless it runs already (a later URI's EAL options then
- * only draw a warning when they differ).  0, or -errno with @err set; a
- * failed start stays failed for the life of the process (EAL's rule).
+ * only draw a warning when they differ).  With @warm (kmigd --dpdk, at
+ * start-up) the start of EAL's heap is touched too, so that no migration's
+ * setup pays a fault per page of its mbuf pools.  0, or -errno with @err
+ * set; a failed start stays failed for the life of the process (EAL's rule).
  */
-int kmig_dpdk_eal_start(const struct kmig_dpdk_opts *o, char *err, size_t n);
+int kmig_dpdk_eal_start(const struct kmig_dpdk_opts *o, bool warm, char *err, size_t n);
 /* registers the calling thread with EAL, once per thread (cheap when done) */
 void kmig_dpdk_thread_enter(void);
 /* ports open now (EAL is not cleaned up under an open one) */

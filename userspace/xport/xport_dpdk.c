@@ -59,7 +59,7 @@ static int prepare(const struct kmig_uri *u, struct kmig_dpdk_opts *o, char *err
 	int ret = kmig_dpdk_opts_parse(u->path, o, err, n);
 
 	if (!ret)
-		ret = kmig_dpdk_eal_start(o, err, n);
+		ret = kmig_dpdk_eal_start(o, false, err, n);
 	if (!ret)
 		kmig_dpdk_thread_enter();
 	return ret;
@@ -510,5 +510,5 @@ int kmig_chan_dpdk_prestart(const char *opts, char *err, size_t n)
 	struct kmig_dpdk_opts o;
 	int ret = kmig_dpdk_opts_parse_eal(opts, &o, err, n);
 
-	return ret ? ret : kmig_dpdk_eal_start(&o, err, n);
+	return ret ? ret : kmig_dpdk_eal_start(&o, true, err, n);
 }
