@@ -355,6 +355,17 @@ static int precopy(struct kmig_src *s)
  * commit (unless cancelled) and tell it to start.  A failure after the
  * commit leaves s->committed set.
  */
+int kmig_src_commit(struct kmig_src *s)
+{
+	struct kmig_mig *m = s->m;
+
+	pthread_mutex_lock(&m->lock);
+	s->committed = !m->cancel;
+	m->committed = s->committed;
+	pthread_mutex_unlock(&m->lock);
+	return s->committed ? 0 : -ECANCELED;
+}
+
 static int hand_over(struct kmig_src *s)
 {
 	struct kmig_wire_rec go = { .type = KMIG_REC_GO };
@@ -362,14 +373,8 @@ static int hand_over(struct kmig_src *s)
 	int ret = kmig_retpath_wait(&s->rp, KMIG_REC_VERIFIED, ANSWER_TIMEOUT_MS, &m->cancel,
 				    "verification", s->err, sizeof(s->err));
 
-	if (ret)
+	if (ret || (ret = kmig_src_commit(s)))
 		return ret;
-	pthread_mutex_lock(&m->lock);
-	s->committed = !m->cancel;
-	m->committed = s->committed;
-	pthread_mutex_unlock(&m->lock);
-	if (!s->committed)
-		return -ECANCELED;
 	ret = kmig_sender_ctrl(s->snd, &go, NULL);
 	if (ret)
 		return kmig_src_fail(s, ret, "could not send the go-ahead: %s", strerror(-ret));

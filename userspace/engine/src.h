@@ -154,6 +154,11 @@ int kmig_src_fail(struct kmig_src *s, int ret, const char *fmt, ...)
 
 /* src.c: the shared steps (postcopy reuses them) */
 int kmig_src_send_header(struct kmig_src *s, const struct kmig_retpath_hooks *hooks);
+/*
+ * The commit point: unless cancelled, the destination may run the workload
+ * from here on (s->committed, and the state machine's).  0, or -ECANCELED.
+ */
+int kmig_src_commit(struct kmig_src *s);
 
 /* src_postcopy.c */
 /*

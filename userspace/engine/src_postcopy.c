@@ -151,12 +151,9 @@ static int pc_switch(struct kmig_src *s)
 	if (ret)
 		return ret;
 	/* the commit: from RUN on the destination may run the workload */
-	pthread_mutex_lock(&m->lock);
-	s->committed = !m->cancel;
-	m->committed = s->committed;
-	pthread_mutex_unlock(&m->lock);
-	if (!s->committed)
-		return -ECANCELED;
+	ret = kmig_src_commit(s);
+	if (ret)
+		return ret;
 	ret = kmig_sender_ctrl(s->snd, &run, NULL);
 	s->postcopy = true;
 	s->pc_left = count_dirty(s);
