@@ -26,9 +26,9 @@ sys.path.insert(0, HERE)
 from bpf_harness import NO_BPF_PRIVS, ROOT, BpfHarness  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from harness import Fail, Tap, format_exc, install_signal_handlers  # noqa: E402
-from steps import Reported, check_completed, listen, migrate  # noqa: E402
-from test_migration import sanitized  # noqa: E402
+from harness import Tap, install_signal_handlers  # noqa: E402
+from steps import check_completed, listen, migrate  # noqa: E402
+from test_migration import run_in, sanitized  # noqa: E402
 
 
 def pair(h, tag, size, tracker, src_prefix=None, **opts):
@@ -97,28 +97,7 @@ def main():
         return 0
     install_signal_handlers()
     for num, title, fn in SCENARIOS:
-        h = BpfHarness(bindir, "bpf%d" % num)
-        t0 = time.monotonic()
-        try:
-            fn(t, h)
-        except Reported:
-            t.diag(h.logs())
-        except Fail as e:
-            t.ok(False, "%s: %s" % (title, e))
-            t.diag(h.logs())
-        except Exception:       # noqa: BLE001 - a bug in the test or a dead socket
-            t.ok(False, "%s: unexpected exception" % title)
-            t.diag(format_exc())
-            t.diag(h.logs())
-        finally:
-            try:
-                h.stop_all()
-                if sanitized(bindir):
-                    rep = h.sanitizer_reports()
-                    t.ok(not rep, "%s: no sanitizer reports" % title, "\n".join(rep[:20]))
-            finally:
-                h.close()
-            t.diag("%s: %.1f s" % (title, time.monotonic() - t0))
+        run_in(t, BpfHarness(bindir, "bpf%d" % num), title, fn, sanitized(bindir))
     print("1..%d" % t.n)
     return 1 if t.failed else 0
 

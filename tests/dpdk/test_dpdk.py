@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -29,9 +28,8 @@ sys.path.insert(0, HERE)
 from dpdk_harness import ROOT, DpdkHarness, prefix_base  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from harness import Fail, Interrupted, Tap, format_exc, install_signal_handlers  # noqa: E402
-from steps import Reported  # noqa: E402
-from test_migration import sanitized  # noqa: E402
+from harness import Interrupted, Tap, install_signal_handlers  # noqa: E402
+from test_migration import run_in, sanitized  # noqa: E402
 
 import scenarios_dpdk as sd  # noqa: E402
 import scenarios_fail as sf  # noqa: E402
@@ -91,28 +89,10 @@ def main():
             if args.k and name not in args.k:
                 continue
             h = DpdkHarness(bindir, name)
-            t0 = time.monotonic()
             try:
-                fn(t, h)
-            except Reported:
-                t.diag(h.logs())
-            except Fail as e:
-                t.ok(False, "%s: %s" % (title, e))
-                t.diag(h.logs())
-            except Exception:       # noqa: BLE001 - a bug in the test or a dead socket
-                t.ok(False, "%s: unexpected exception" % title)
-                t.diag(format_exc())
-                t.diag(h.logs())
+                run_in(t, h, title, fn, san)
             finally:
-                try:
-                    h.stop_all()
-                    if san:
-                        rep = h.sanitizer_reports()
-                        t.ok(not rep, "%s: no sanitizer reports" % title, "\n".join(rep[:20]))
-                finally:
-                    h.close()
-                    left += h.leftovers()
-                t.diag("%s: %.1f s" % (title, time.monotonic() - t0))
+                left += h.leftovers()
     except Interrupted:
         t.ok(False, "interrupted")
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

@@ -517,30 +517,37 @@ def sanitized(bindir):
         return False
 
 
-def run_scenario(t, bindir, num, title, fn):
-    h = Harness(bindir, "s%d" % num)
+def run_in(t, h, label, fn, san):
+    """Runs the scenario fn(t, h) in the harness h (every suite's drivers use this): a Fail or
+    an unexpected exception is a failing line, the processes' logs follow any failure, the
+    processes are stopped and, in a sanitized build (@san), checked for reports, and the
+    harness removes what it made even then.  Says how long it took."""
     t0 = time.monotonic()
     try:
         fn(t, h)
     except Reported:
         t.diag(h.logs())
     except Fail as e:
-        t.ok(False, "%d %s: %s" % (num, title, e))
+        t.ok(False, "%s: %s" % (label, e))
         t.diag(h.logs())
     except Exception:           # noqa: BLE001 - a bug in the test or a dead QMP socket
-        t.ok(False, "%d %s: unexpected exception" % (num, title))
+        t.ok(False, "%s: unexpected exception" % label)
         t.diag(format_exc())
         t.diag(h.logs())
     finally:
         try:
             h.stop_all()
-            if sanitized(bindir):
+            if san:
                 rep = h.sanitizer_reports()
-                t.ok(not rep, "%d %s: no sanitizer reports from kmigd/dirtygen" % (num, title),
+                t.ok(not rep, "%s: no sanitizer reports from kmigd/dirtygen" % label,
                      "\n".join(rep[:20]))
         finally:
             h.close()
-        t.diag("scenario %d (%s): %.1f s" % (num, title, time.monotonic() - t0))
+        t.diag("%s: %.1f s" % (label, time.monotonic() - t0))
+
+
+def run_scenario(t, bindir, num, title, fn):
+    run_in(t, Harness(bindir, "s%d" % num), "%d %s" % (num, title), fn, sanitized(bindir))
 
 
 def main():
