@@ -129,6 +129,12 @@ int kmig_dst_receive(struct kmig_dst *d);
 int kmig_dst_place_encoded(struct kmig_dst *d, void **cpriv, bool *cinit,
 			   const struct kmig_wire_rec *r, const uint8_t *in);
 void kmig_dst_codecs_fini(void **cpriv, bool *cinit);
+/*
+ * Waits for every data channel's thread; each must have delivered all up
+ * to SYNC @sync (@when: "the stream at", "the switch to postcopy came at",
+ * for the error text).  0 or -EPROTO with d->err set.
+ */
+int kmig_dst_join_data_chans(struct kmig_dst *d, uint64_t sync, const char *when);
 /* a data channel's receiving thread (arg: struct kmig_dst_rx) */
 void *kmig_dst_rx_thread(void *arg);
 /* stops everything once one channel failed */

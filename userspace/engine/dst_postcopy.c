@@ -86,21 +86,10 @@ int kmig_dst_pc_prepare(struct kmig_dst *d)
 int kmig_dst_pc_begin(struct kmig_dst *d, const struct kmig_wire_rec *r)
 {
 	/* the data channels end at the switch: every page they carried is in */
-	for (unsigned int i = 1; i < d->nchans; i++) {
-		struct kmig_dst_rx *rx = &d->rx[i];
+	int ret = kmig_dst_join_data_chans(d, r->offset, "the switch to postcopy came at");
 
-		if (rx->thr_live) {
-			pthread_join(rx->thr, NULL);
-			rx->thr_live = false;
-		}
-		if (d->failed)
-			return -EPROTO;
-		if (!rx->done || rx->syncs != r->offset)
-			return kmig_dst_fail(d, -EPROTO, "data channel %u ended at sync %llu, the "
-					     "switch to postcopy came at %llu", i,
-					     (unsigned long long)rx->syncs,
-					     (unsigned long long)r->offset);
-	}
+	if (ret)
+		return ret;
 	d->phase = KMIG_DST_PC_SWITCH;
 	return 0;
 }

@@ -276,6 +276,25 @@ static int page_rec(struct kmig_dst_rx *rx, const struct kmig_wire_rec *r)
 	return 0;
 }
 
+int kmig_dst_join_data_chans(struct kmig_dst *d, uint64_t sync, const char *when)
+{
+	for (unsigned int i = 1; i < d->nchans; i++) {
+		struct kmig_dst_rx *rx = &d->rx[i];
+
+		if (rx->thr_live) {
+			pthread_join(rx->thr, NULL);
+			rx->thr_live = false;
+		}
+		if (d->failed)
+			return -EPROTO;
+		if (!rx->done || rx->syncs != sync)
+			return kmig_dst_fail(d, -EPROTO, "data channel %u ended at sync %llu, %s %llu",
+					     i, (unsigned long long)rx->syncs, when,
+					     (unsigned long long)sync);
+	}
+	return 0;
+}
+
 int kmig_dst_place_encoded(struct kmig_dst *d, void **cpriv, bool *cinit,
 			   const struct kmig_wire_rec *r, const uint8_t *in)
 {
@@ -412,20 +431,9 @@ static int on_end(struct kmig_dst *d, const struct kmig_wire_rec *r)
 	if (ret)
 		return ret;
 	/* every data channel must have delivered everything up to the last SYNC */
-	for (unsigned int i = 1; i < d->nchans; i++) {
-		struct kmig_dst_rx *rx = &d->rx[i];
-
-		if (rx->thr_live) {
-			pthread_join(rx->thr, NULL);
-			rx->thr_live = false;
-		}
-		if (d->failed)
-			return -EPROTO;
-		if (!rx->done || rx->syncs != r->offset)
-			return kmig_dst_fail(d, -EPROTO, "data channel %u ended at sync %llu, the "
-					     "stream at %llu", i, (unsigned long long)rx->syncs,
-					     (unsigned long long)r->offset);
-	}
+	ret = kmig_dst_join_data_chans(d, r->offset, "the stream at");
+	if (ret)
+		return ret;
 	for (unsigned int i = 0; i < d->nblk; i++) {
 		struct kmig_dstblk *db = &d->blk[i];
 
