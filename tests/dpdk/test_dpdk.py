@@ -43,6 +43,7 @@ SCENARIOS = [
     ("huge", "EAL on hugepages", sd.m6_hugepages),
     ("codecs", "compress and xbzrle over memif", sd.m7_memif_codecs),
     ("postcopy", "postcopy over memif", sd.m8_memif_postcopy),
+    ("pcrecover", "postcopy recovery over memif", sd.m9_memif_postcopy_recover),
     ("cancel", "cancel", sf.f1_cancel),
     ("killed", "killed destination", sf.f2_killed),
     ("killedsrc", "killed source", sf.f2b_killed_source),
