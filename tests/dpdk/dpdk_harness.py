@@ -58,18 +58,7 @@ class DpdkHarness(Harness):
         pid = os.getpid()
         a, b = "kmig-dp-%d-%sa" % (pid, tag), "kmig-dp-%d-%sb" % (pid, tag)
         va, vb = "kd%d%sa" % (pid % 10000, tag), "kd%d%sb" % (pid % 10000, tag)
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
-        for ns in (a, b):
-            self._ip("netns", "add", ns)
-            self.netns.append(ns)
-        self._ip("link", "add", va, "type", "veth", "peer", "name", vb)
-        try:
-            self._ip("link", "set", va, "netns", a)
-            self._ip("link", "set", vb, "netns", b)
-        except Fail:
-            subprocess.run(["ip", "link", "del", va], capture_output=True, timeout=10)
-            raise
+        self._veth_between(a, b, va, vb)
         for ns, dev in ((a, va), (b, vb)):
             self._ip("-n", ns, "link", "set", dev, "mtu", str(mtu))
             self._ip("-n", ns, "link", "set", dev, "up")

@@ -412,15 +412,9 @@ class Harness:
 
     # -- network namespaces --
 
-    def netns_pair(self, tag):
-        """Two namespaces joined by a veth pair, addresses .1 (a) and .2 (b) of a /30.
-        Returns (ns_a, ns_b, addr_a, addr_b)."""
-        pid = os.getpid()
-        a, b = "kmig-e2e-%d-%sa" % (pid, tag), "kmig-e2e-%d-%sb" % (pid, tag)
-        x = pid % 250 + 1
-        addr_a, addr_b = "10.213.%d.1" % x, "10.213.%d.2" % x
-        va, vb = "ke%da" % (pid % 100000), "ke%db" % (pid % 100000)
-        # leftovers of a killed run that had our pid: its names, so ours to remove
+    def _veth_between(self, a, b, va, vb):
+        """Namespaces @a and @b (replacing leftovers of a killed run with our pid: its names,
+        so ours to remove), joined by the veth pair @va (in a) / @vb (in b), links still down."""
         for ns in (a, b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
         subprocess.run(["ip", "link", "del", va], capture_output=True, timeout=15)
@@ -434,6 +428,16 @@ class Harness:
         except Fail:
             subprocess.run(["ip", "link", "del", va], capture_output=True, timeout=10)
             raise
+
+    def netns_pair(self, tag):
+        """Two namespaces joined by a veth pair, addresses .1 (a) and .2 (b) of a /30.
+        Returns (ns_a, ns_b, addr_a, addr_b)."""
+        pid = os.getpid()
+        a, b = "kmig-e2e-%d-%sa" % (pid, tag), "kmig-e2e-%d-%sb" % (pid, tag)
+        x = pid % 250 + 1
+        addr_a, addr_b = "10.213.%d.1" % x, "10.213.%d.2" % x
+        va, vb = "ke%da" % (pid % 100000), "ke%db" % (pid % 100000)
+        self._veth_between(a, b, va, vb)
         for ns, dev, addr in ((a, va, addr_a), (b, vb, addr_b)):
             self._ip("-n", ns, "link", "set", "lo", "up")
             self._ip("-n", ns, "addr", "add", addr + "/30", "dev", dev)

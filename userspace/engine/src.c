@@ -366,6 +366,22 @@ int kmig_src_commit(struct kmig_src *s)
 	return s->committed ? 0 : -ECANCELED;
 }
 
+int kmig_src_pause(struct kmig_src *s, void **state, uint32_t *len)
+{
+	struct kmig_mig *m = s->m;
+	int ret;
+
+	s->downtime = true;
+	ret = s->wl->ops->pause(s->wl, PAUSE_TIMEOUT_MS, state, len, s->err, sizeof(s->err));
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->paused = true;
+	pthread_mutex_unlock(&m->lock);
+	kmig_mig_event(m, KMIG_EV_STOP, 0);
+	return 0;
+}
+
 static int hand_over(struct kmig_src *s)
 {
 	struct kmig_wire_rec go = { .type = KMIG_REC_GO };
@@ -408,15 +424,9 @@ static int switchover(struct kmig_src *s)
 
 	/* downtime runs from the pause request to the destination's "resumed" */
 	t0 = kmig_now_ms();
-	s->downtime = true;	/* from here on, any failure resumes the workload */
-	ret = s->wl->ops->pause(s->wl, PAUSE_TIMEOUT_MS, &state, &state_len, s->err,
-				sizeof(s->err));
+	ret = kmig_src_pause(s, &state, &state_len);	/* any failure now resumes it */
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&m->lock);
-	m->paused = true;
-	pthread_mutex_unlock(&m->lock);
-	kmig_mig_event(m, KMIG_EV_STOP, 0);
 	n = kmig_src_harvest(s);
 	if (n >= 0) {
 		/* the final copy is a pass of its own: a page comes once between PASS records */

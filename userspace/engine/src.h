@@ -159,6 +159,13 @@ int kmig_src_send_header(struct kmig_src *s, const struct kmig_retpath_hooks *ho
  * from here on (s->committed, and the state machine's).  0, or -ECANCELED.
  */
 int kmig_src_commit(struct kmig_src *s);
+/*
+ * Stops the workload for the switch-over (precopy's final copy or the
+ * switch to postcopy): from here a failure before the commit resumes it.
+ * Marks it paused and sends STOP; the device state comes back in
+ * *@state / *@len (the caller frees it).  0 or -errno with s->err set.
+ */
+int kmig_src_pause(struct kmig_src *s, void **state, uint32_t *len);
 
 /* src_postcopy.c */
 /*

@@ -118,15 +118,9 @@ static int pc_switch(struct kmig_src *s)
 	int ret;
 
 	s->pc_t0_ms = kmig_now_ms();	/* downtime: from here to the destination's RESUMED */
-	s->downtime = true;		/* from here on, a failure before RUN resumes the workload */
-	ret = s->wl->ops->pause(s->wl, KMIG_SRC_PAUSE_TIMEOUT_MS, &state, &st.len, s->err,
-				sizeof(s->err));
+	ret = kmig_src_pause(s, &state, &st.len);	/* a failure before RUN resumes it */
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&m->lock);
-	m->paused = true;
-	pthread_mutex_unlock(&m->lock);
-	kmig_mig_event(m, KMIG_EV_STOP, 0);
 	n = kmig_src_harvest(s);
 	/* every page queued so far goes out first (with data channels: their last SYNC) */
 	if (n >= 0)
