@@ -280,3 +280,28 @@ def m9_memif_postcopy_recover(t, h):
     must(t, good, "%s: recovered over memif, postcopy-active again" % label, why)
     src.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 0})
     check_completed(t, "%s: completes" % label, src, dst, sdg, ddg, timeout=90)
+
+
+def m10_memif_multifd(t, h):
+    """multifd over memif: queues=3 on both URIs, multifd-channels=2, each channel one
+    connection on a queue pair of its own, while the workload dirties."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from scenarios_engine import multifd
+    src, dst, sdg, ddg = start_pair(h, "m10", "128M", rate=4000)
+    for a in (src, dst):
+        multifd(a, 2)
+    su, du = memif_uris(h, "m10", src_extra=",queues=3", dst_extra=",queues=3")
+    go(src, dst, su, du)
+    label = "memif multifd, 2 data channels on queues 1 and 2"
+    check_completed(t, label, src, dst, sdg, ddg, timeout=90)
+    for agent, side in ((src, "source"), (dst, "destination")):
+        opened, closed = chan_lines(agent)
+        queues = sorted(kv(ln).get("queue") for ln in opened)
+        t.ok(queues == ["0/3", "1/3", "2/3"],
+             "%s: the %s opened a channel on each queue (%s)" % (label, side, queues),
+             "\n".join(opened))
+    _, closed = chan_lines(src)
+    per_q = {kv(ln).get("queue"): int(kv(ln).get("ref_bytes", 0)) for ln in closed}
+    t.ok(len(per_q) == 3 and per_q.get("1/3", 0) > 16 * MiB and per_q.get("2/3", 0) > 16 * MiB,
+         "%s: both data channels carried pages (bytes by reference per queue: %s)" % (
+             label, per_q), "\n".join(closed))

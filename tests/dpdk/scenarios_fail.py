@@ -183,3 +183,50 @@ def f5_release_ram(t, h):
     set_caps(src, postcopy_ram=False, release_ram=False)
     go(src, dst, su, du)
     check_completed(t, "%s: then without them" % label, src, dst, sdg, ddg)
+
+
+def f6_queues(t, h):
+    """multifd over dpdk needs a queue pair per channel: refused at migrate without them; a
+    destination with fewer queues fails the source's connect with a hint; a device that
+    spreads frames by its own hash refuses queues=; then a right pair migrates, verified."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from scenarios_engine import multifd
+    src, dst, sdg, ddg = start_pair(h, "f6", "64M", rate=2000)
+    multifd(src, 2)
+    label = "dpdk multifd queues"
+    su, du = memif_uris(h, "f6")
+    r = src.request("migrate", {"uri": su})
+    desc = r.get("error", {}).get("desc", "")
+    must(t, "wants queues=3" in desc,
+         "%s: multifd-channels=2 over a one-queue memif URI: refused at migrate (%s)" % (
+             label, desc), json.dumps(r))
+    check_source_alive(t, label, src, sdg)
+    r = dst.request("migrate-incoming", {"uri": "dpdk:vdev=net_null0,queues=2"})
+    q = dst.query()
+    desc = r.get("error", {}).get("desc", "") or q.get("error-desc", "")
+    t.ok("needs a port that delivers each queue's frames" in desc,
+         "%s: queues=2 on net_null (no queue pairing): refused (%s)" % (label, desc),
+         json.dumps(r) + json.dumps(q))
+    # a destination with 2 queues, a source with 3: the second data channel finds nobody
+    dst, ddg = fresh_dst(h, "f6b", "64M")
+    multifd(dst, 2)
+    su, du = memif_uris(h, "f6b", src_extra=",queues=3,connect-timeout=1500",
+                       dst_extra=",queues=2")
+    go(src, dst, su, du)
+    try:
+        q = src.wait_status("failed", 30)
+        desc, good = q.get("error-desc", ""), True
+    except Fail as e:
+        desc, good = str(e), False
+    # the destination notices first (a third channel for its two queues), or the source's
+    # connect on queue 2 times out: either says which queues= to give
+    t.ok(good and ("have queues=3?" in desc or "give both URIs the same queues=" in desc),
+         "%s: a destination with fewer queues: the source fails saying so (%s)" % (label, desc),
+         desc)
+    check_source_alive(t, label, src, sdg)
+    dst_not_started(t, label, dst, ddg)
+    dst, ddg = fresh_dst(h, "f6c", "64M")
+    multifd(dst, 2)
+    su, du = memif_uris(h, "f6c", src_extra=",queues=3", dst_extra=",queues=3")
+    go(src, dst, su, du)
+    check_completed(t, "%s: then with queues=3 on both" % label, src, dst, sdg, ddg)

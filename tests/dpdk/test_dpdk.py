@@ -44,12 +44,14 @@ SCENARIOS = [
     ("codecs", "compress and xbzrle over memif", sd.m7_memif_codecs),
     ("postcopy", "postcopy over memif", sd.m8_memif_postcopy),
     ("pcrecover", "postcopy recovery over memif", sd.m9_memif_postcopy_recover),
+    ("multifd", "multifd over memif, a queue pair per channel", sd.m10_memif_multifd),
     ("cancel", "cancel", sf.f1_cancel),
     ("killed", "killed destination", sf.f2_killed),
     ("killedsrc", "killed source", sf.f2b_killed_source),
     ("stopped", "destination stops acknowledging", sf.f3_stops_acking),
     ("hostile", "hostile source", sf.f4_hostile_source),
     ("releaseram", "release-ram refused", sf.f5_release_ram),
+    ("queues", "multifd without enough queues refused", sf.f6_queues),
 ]
 
 

@@ -466,7 +466,7 @@ class Harness:
         for ns in reversed(self.netns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
         self.netns = []
-        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True) if not os.environ.get("KMIG_TEST_KEEP") else print("# kept", self.dir)
 
     def stop_all(self):
         for p in reversed(self.procs):

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +38,10 @@ static void test_memif(void **state)
 	assert_true(o.eal_given);
 	assert_int_equal(o.csum, -1);
 	assert_int_equal(o.peer[0], 0xff);	/* broadcast until the SYNACK */
+	assert_int_equal(o.queues, 1);
+	assert_int_equal(kmig_dpdk_opts_parse("vdev=net_memif0,queues=16", &o, err, sizeof(err)), 0);
+	assert_int_equal(o.queues, 16);
+	assert_string_equal(o.devargs, "net_memif0");
 }
 
 static void test_iface(void **state)
@@ -91,6 +96,8 @@ static void test_bad(void **state)
 	expect_bad("vdev=net_memif0,peer=zz", "not a MAC");
 	expect_bad("vdev=net_memif0,prefix=a/b", "letters, digits");
 	expect_bad("vdev=net_memif0,csum=maybe", "full or header");
+	expect_bad("vdev=net_memif0,queues=0", "queues=0 is not a number in 1..16");
+	expect_bad("vdev=net_memif0,queues=17", "queues=17 is not a number in 1..16");
 	assert_int_equal(kmig_dpdk_opts_parse_eal("vdev=x", &o, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not an EAL option"));
 }
@@ -112,8 +119,20 @@ static void test_uri(void **state)
 			 -EINVAL);
 	assert_false(bad);
 	assert_non_null(strstr(err, "burst=0"));
-	/* no multifd over dpdk: (one connection per port) */
+	/*
+	 * multifd over dpdk: takes a queue pair per channel, so the URI says how
+	 * many data channels it carries (its queues less the main channel's)
+	 */
 	assert_false(kmig_chan_dpdk_ops.caps & KMIG_CHAN_F_MULTI);
+	assert_int_equal(kmig_uri_parse("dpdk:iface=veth0", &u, &bad, err, sizeof(err)), 0);
+	assert_int_equal(u.data_chans, 0);
+	assert_int_equal(kmig_uri_parse("dpdk:vdev=net_memif0,queues=5", &u, &bad, err,
+					sizeof(err)), 0);
+	assert_int_equal(u.data_chans, 4);
+	assert_int_equal(kmig_uri_parse("tcp:127.0.0.1:4444", &u, &bad, err, sizeof(err)), 0);
+	assert_int_equal(u.data_chans, UINT_MAX);
+	assert_int_equal(kmig_uri_parse("file:/tmp/x", &u, &bad, err, sizeof(err)), 0);
+	assert_int_equal(u.data_chans, 0);
 }
 
 int main(void)

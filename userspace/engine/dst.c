@@ -56,6 +56,16 @@ static int receive_all(struct kmig_dst *d)
 	return ret;
 }
 
+/* the data channels accepted before one failed: withdrawn and closed (nchans is still 1) */
+static void drop_accepted(struct kmig_dst *d, const bool *have, unsigned int n)
+{
+	for (unsigned int i = 1; i <= n; i++)
+		if (have[i]) {
+			kmig_mig_withdraw_chan(d->m, &d->chans[i]);
+			kmig_chan_close(&d->chans[i]);
+		}
+}
+
 /* accepts the data channels; each says which it is and that it belongs to us */
 static int accept_data_chans(struct kmig_dst *d, struct kmig_listener *lis)
 {
@@ -68,13 +78,16 @@ static int accept_data_chans(struct kmig_dst *d, struct kmig_listener *lis)
 		char err[256] = "";
 		int ret = kmig_chan_accept(lis, &c, CHANNEL_WAIT_MS, err, sizeof(err));
 
-		if (ret)
+		if (ret) {
+			drop_accepted(d, have, n);
 			return kmig_dst_fail(d, ret, "data channel %u of %u did not connect: %s", k + 1,
 					     n, err);
+		}
 		ret = kmig_chan_read(&c, &hello, sizeof(hello));
 		if (ret || hello.magic != KMIG_WIRE_CHAN_MAGIC || hello.session != d->hdr.session ||
 		    !hello.chan || hello.chan > n || have[hello.chan] || hello.reserved) {
 			kmig_chan_close(&c);
+			drop_accepted(d, have, n);
 			return kmig_dst_fail(d, -EPROTO, "a connection that is not one of this "
 					     "migration's data channels arrived");
 		}

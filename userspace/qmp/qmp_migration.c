@@ -346,10 +346,15 @@ int qmp_migrate(struct kmig_qmp_ctx *ctx, const q_obj_migrate_arg *args, struct 
 		kmig_mig_fail_early(ctx->a->mig, err->desc);
 		return -1;
 	}
-	if (cfg.channels && !(uri.ops->caps & KMIG_CHAN_F_MULTI)) {
+	if (cfg.channels > uri.data_chans) {
 		if (uri.fd >= 0)
 			close(uri.fd);
-		kmig_err_generic(err, "multifd is not supported by current protocol");
+		if (uri.kind == KMIG_URI_DPDK)
+			kmig_err_generic(err, "multifd over dpdk: needs a queue pair per channel: "
+					 "multifd-channels=%u wants queues=%u in the URI (memif)",
+					 cfg.channels, cfg.channels + 1);
+		else
+			kmig_err_generic(err, "multifd is not supported by current protocol");
 		kmig_mig_fail_early(ctx->a->mig, err->desc);
 		return -1;
 	}

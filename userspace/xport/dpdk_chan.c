@@ -244,6 +244,7 @@ void kmig_dchan_log_stats(struct dchan *ch)
 	const struct kmig_dpdk_port_stats *ps = kmig_dpdk_port_stats(ch->port);
 	const struct kmig_dp_stats *s = &ch->dp.st;
 	char tx[16], rx[16], drops[256];
+	unsigned int nq, q = kmig_dpdk_port_queue(ch->port, &nq);
 	size_t k = 0;
 
 	for (int i = 0; i < KMIG_DP_DROP_MAX; i++)
@@ -253,13 +254,14 @@ void kmig_dchan_log_stats(struct dchan *ch)
 	snprintf(tx, sizeof(tx), pi->pmd_tx_copies == ~0u ? "?" : "%u", pi->pmd_tx_copies);
 	snprintf(rx, sizeof(rx), pi->pmd_rx_copies == ~0u ? "?" : "%u", pi->pmd_rx_copies);
 	/* kmig's own copies on sending, per page: linearized frames copy pages, else none */
-	kmig_log(KMIG_LOG_INFO, "dpdk", "channel closed dev=%s driver=%s frames_out=%llu "
+	kmig_log(KMIG_LOG_INFO, "dpdk", "channel closed dev=%s queue=%u/%u driver=%s "
+		 "frames_out=%llu "
 		 "data_out=%llu rtx=%llu timeouts=%llu fast_rtx=%llu probes=%llu bytes_out=%llu "
 		 "ref_bytes=%llu "
 		 "frames_in=%llu bytes_in=%llu ooo_in=%llu%s tx_dropped=%llu "
 		 "copies_kmig_tx=%s copies_pmd_tx=%s copies_pmd_rx=%s copies_kmig_rx=1 "
 		 "inj_lost=%llu inj_dup=%llu inj_reordered=%llu waits_sleep=%llu", ch->o.dev_name,
-		 pi->driver, (unsigned long long)s->frames_out, (unsigned long long)s->data_out,
+		 q, nq, pi->driver, (unsigned long long)s->frames_out, (unsigned long long)s->data_out,
 		 (unsigned long long)s->rtx, (unsigned long long)s->timeouts,
 		 (unsigned long long)s->fast_rtx, (unsigned long long)s->probes,
 		 (unsigned long long)s->bytes_out,

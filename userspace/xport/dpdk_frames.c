@@ -155,7 +155,7 @@ unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
 	unsigned int sent = 0, idle = 0;
 
 	while (sent < p->ntx && idle < 8) {
-		uint16_t k = rte_eth_tx_burst(p->id, 0, p->txq + sent, (uint16_t)(p->ntx - sent));
+		uint16_t k = rte_eth_tx_burst(p->id, p->q, p->txq + sent, (uint16_t)(p->ntx - sent));
 
 		sent += k;
 		idle = k ? 0 : idle + 1;
@@ -189,9 +189,9 @@ unsigned int kmig_dpdk_port_rx(struct kmig_dpdk_port *p, struct rte_mbuf **pkts,
 	struct rte_mbuf *in[MAX_BURST];
 	unsigned int k, out = 0;
 
-	if (!p->started)
+	if (!__atomic_load_n(&p->dev->started, __ATOMIC_ACQUIRE))
 		return 0;
-	k = rte_eth_rx_burst(p->id, 0, p->loss | p->dup | p->reorder ? in : pkts, (uint16_t)n);
+	k = rte_eth_rx_burst(p->id, p->q, p->loss | p->dup | p->reorder ? in : pkts, (uint16_t)n);
 	p->st.rx_frames += k;
 	if (!(p->loss | p->dup | p->reorder))
 		return k;

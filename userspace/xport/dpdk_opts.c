@@ -109,6 +109,8 @@ static int own(struct kmig_dpdk_opts *o, const char *k, const char *v, char *err
 		snprintf(dst, cap, "%s", v);
 	} else if (!strcmp(k, "burst")) {
 		ret = num(k, v, 1, 512, &o->burst, err, n);
+	} else if (!strcmp(k, "queues")) {
+		ret = num(k, v, 1, KMIG_DPDK_MAX_QUEUES, &o->queues, err, n);
 	} else if (!strcmp(k, "rxd") || !strcmp(k, "txd")) {
 		ret = num(k, v, 64, 32768, k[0] == 'r' ? &o->rxd : &o->txd, err, n);
 	} else if (!strcmp(k, "window")) {
@@ -152,6 +154,7 @@ static int parse(const char *s, struct kmig_dpdk_opts *o, bool eal_only, char *e
 	o->lcore = -1;
 	o->mem_mb = 256;
 	o->burst = 32;
+	o->queues = 1;
 	o->rxd = o->txd = 1024;
 	o->window = 0;		/* the port's choice (dpdk_port.c) */
 	o->timeout_ms = 5000;

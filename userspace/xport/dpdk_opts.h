@@ -31,6 +31,8 @@
  * @eal:       extra EAL arguments, separated by spaces
  * @eal_given: the URI set one of the EAL options above
  * @burst:     packets per rx/tx burst
+ * @queues:    rx/tx queue pairs of the device: one channel each (the main
+ *             channel and multifd's data channels), 1..KMIG_DPDK_MAX_QUEUES
  * @rxd, @txd: descriptors per rx/tx ring
  * @window:    frames the receiver takes beyond what was read (power of 2), 0:
  *             what the port's receive ring holds
@@ -43,6 +45,8 @@
  *             held back, delivered twice
  * @seed:      testing: the seed of those choices
  */
+#define KMIG_DPDK_MAX_QUEUES 16
+
 struct kmig_dpdk_opts {
 	char devargs[1024];
 	char dev_name[64];
@@ -54,6 +58,7 @@ struct kmig_dpdk_opts {
 	char eal[512];
 	bool eal_given;
 	unsigned int burst;
+	unsigned int queues;
 	unsigned int rxd, txd;
 	unsigned int window;
 	unsigned int mtu;

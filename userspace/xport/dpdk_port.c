@@ -10,6 +10,7 @@
  * its size).  The window fits what the receive side buffers.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static int iface_mtu(const char *devargs)
 }
 
 /* the largest frame (from the Ethernet header on) the port carries, and its rx buffer size */
-static int sizes(struct kmig_dpdk_port *p, const struct kmig_dpdk_opts *o,
+static int sizes(struct kmig_dpdk_dev *p, const struct kmig_dpdk_opts *o,
 		 const struct rte_eth_dev_info *di, const char *devargs, uint32_t *rx_room,
 		 char *err, size_t n)
 {
@@ -120,7 +121,7 @@ static int sizes(struct kmig_dpdk_port *p, const struct kmig_dpdk_opts *o,
 }
 
 /* what the PMD (and the kernel behind it) copies per page on each path */
-static void copies(struct kmig_dpdk_port *p)
+static void copies(struct kmig_dpdk_dev *p)
 {
 	const char *d = p->info.driver;
 
@@ -212,7 +213,7 @@ static const char *devarg_val(const char *d, const char *key, char *buf, size_t 
  * would hand its peer a stale descriptor (the peer dies of SIGBUS): only
  * the first one in a kmigd is zero-copy, later ones copy.
  */
-static int memif_args(struct kmig_dpdk_port *p, char *d, size_t cap, char *err, size_t n)
+static int memif_args(struct kmig_dpdk_dev *p, char *d, size_t cap, char *err, size_t n)
 {
 	static bool zc_used;
 	char sock[256], tmp[300];
@@ -260,10 +261,20 @@ static int memif_args(struct kmig_dpdk_port *p, char *d, size_t cap, char *err, 
 	return 0;
 }
 
-int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o, bool warm,
-			char *err, size_t n)
+/* the devices of this process; their shared state changes under devs_lk */
+static pthread_mutex_t devs_lk = PTHREAD_MUTEX_INITIALIZER;
+static struct kmig_dpdk_dev *devs;
+/* ports closed while their device stays: freed with it (the PMD may still hold their mbufs) */
+static struct kmig_dpdk_port *retired[KMIG_DPDK_MAX_QUEUES * 64];
+static unsigned int nretired;
+
+static void dev_close(struct kmig_dpdk_dev *d);
+
+/* probes and configures @o's device with o->queues queue pairs (devs_lk held) */
+static int dev_open(struct kmig_dpdk_dev **out, const struct kmig_dpdk_opts *o, bool warm,
+		    char *err, size_t n)
 {
-	struct kmig_dpdk_port *p = calloc(1, sizeof(*p));
+	struct kmig_dpdk_dev *p = calloc(1, sizeof(*p));
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info di;
 	char devargs[sizeof(o->devargs) + 32];
@@ -276,6 +287,7 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 		return -ENOMEM;
 	}
 	snprintf(p->name, sizeof(p->name), "%s", o->dev_name);
+	p->nq = o->queues ? o->queues : 1;
 	snprintf(devargs, sizeof(devargs), "%s", o->devargs);
 	if (!strncmp(o->dev_name, "net_memif", 9) && (ret = memif_args(p, devargs, sizeof(devargs),
 								      err, n))) {
@@ -305,13 +317,32 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 		goto fail_errno;
 	snprintf(p->info.driver, sizeof(p->info.driver), "%s", di.driver_name);
 	p->vdev = !di.device || !strcmp(rte_bus_name(rte_dev_bus(di.device)), "vdev");
+	/*
+	 * Each channel reads its own queue, so a queue's frames must reach the
+	 * peer's queue of the same number: memif pairs its rings so; af_packet,
+	 * af_xdp and NICs spread frames by a hash of their own (kmig's frames are
+	 * not IP: one queue would get them all).
+	 */
+	if (p->nq > 1 && strcmp(p->info.driver, "net_memif")) {
+		snprintf(err, n, "dpdk: queues=%u needs a port that delivers each queue's frames to "
+			 "the peer's queue of the same number (memif); %s does not promise that",
+			 p->nq, p->info.driver);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (p->nq > di.max_rx_queues || p->nq > di.max_tx_queues) {
+		snprintf(err, n, "dpdk: %s has at most %u queue pairs, queues=%u", p->name,
+			 di.max_rx_queues < di.max_tx_queues ? di.max_rx_queues : di.max_tx_queues,
+			 p->nq);
+		ret = -EINVAL;
+		goto fail;
+	}
 	ret = sizes(p, o, &di, devargs, &rx_room, err, n);
 	if (ret)
 		goto fail;
 	copies(p);
 	p->info.linearize = p->memif_zc || !(di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
 	p->info.zero_copy_rx = p->memif_zc;
-	p->burst = o->burst;
 	/* the window fits what the receive side buffers: memif's ring, af_packet's frames */
 	unsigned int ring = o->rxd;
 
@@ -337,49 +368,132 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 	if ((!strcmp(p->info.driver, "net_memif") && !p->memif_client) ||
 	    !strcmp(p->info.driver, "net_af_packet"))
 		ring = 0;
-	p->rx_pool = pool("rx", ring + p->info.window + 2 * o->burst + 512, rx_room);
-	/* header mbufs hold the whole frame only where frames are copied into one */
-	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :
-			   (uint32_t)(HDR_ROOM + 2 * INLINE_MAX));
-	p->ext_pool = pool("ext", 2 * (o->txd + 2 * o->burst) + 512, 0);
-	if (!p->rx_pool || !p->hdr_pool || !p->ext_pool) {
-		snprintf(err, n, "dpdk: cannot create mbuf pools for %s: %s (raise mem=, now %u MiB)",
-			 p->name, rte_strerror(rte_errno), o->mem_mb);
-		ret = -ENOMEM;
-		goto fail;
-	}
-	/* EAL's memory is touched lazily: the first use of each page costs a fault */
-	if (warm) {
-		rte_mempool_mem_iter(p->rx_pool, touch, NULL);
-		rte_mempool_mem_iter(p->hdr_pool, touch, NULL);
-		rte_mempool_mem_iter(p->ext_pool, touch, NULL);
+	for (unsigned int q = 0; q < p->nq; q++) {
+		p->rx_pool[q] = pool("rx", ring + p->info.window + 2 * o->burst + 512, rx_room);
+		if (!p->rx_pool[q]) {
+			snprintf(err, n, "dpdk: cannot create mbuf pools for %s: %s (raise mem=, now "
+				 "%u MiB)", p->name, rte_strerror(rte_errno), o->mem_mb);
+			ret = -ENOMEM;
+			goto fail;
+		}
+		/* EAL's memory is touched lazily: the first use of each page costs a fault */
+		if (warm)
+			rte_mempool_mem_iter(p->rx_pool[q], touch, NULL);
 	}
 	if (!p->info.linearize)
 		conf.txmode.offloads = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-	ret = rte_eth_dev_configure(p->id, 1, 1, &conf);
+	ret = rte_eth_dev_configure(p->id, (uint16_t)p->nq, (uint16_t)p->nq, &conf);
 	if (ret)
 		goto fail_errno;
 	p->configured = true;
 	uint16_t rxd = (uint16_t)o->rxd, txd = (uint16_t)o->txd;
 
 	rte_eth_dev_adjust_nb_rx_tx_desc(p->id, &rxd, &txd);
-	ret = rte_eth_rx_queue_setup(p->id, 0, rxd, rte_eth_dev_socket_id(p->id), NULL, p->rx_pool);
-	if (!ret)
-		ret = rte_eth_tx_queue_setup(p->id, 0, txd, rte_eth_dev_socket_id(p->id), NULL);
+	for (unsigned int q = 0; q < p->nq && !ret; q++) {
+		ret = rte_eth_rx_queue_setup(p->id, (uint16_t)q, rxd, rte_eth_dev_socket_id(p->id),
+					     NULL, p->rx_pool[q]);
+		if (!ret)
+			ret = rte_eth_tx_queue_setup(p->id, (uint16_t)q, txd,
+						     rte_eth_dev_socket_id(p->id), NULL);
+	}
 	if (ret)
 		goto fail_errno;
 	rte_eth_macaddr_get(p->id, &p->mac);
-	p->loss = o->loss;
-	p->dup = o->dup;
-	p->reorder = o->reorder;
-	p->rng = o->seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
 	*out = p;
 	return 0;
 fail_errno:
 	snprintf(err, n, "dpdk: cannot set up port %s: %s", p->name, rte_strerror(-ret));
 fail:
-	kmig_dpdk_port_close(p);
+	dev_close(p);
 	return ret < 0 ? ret : -EINVAL;
+}
+
+/* queue @q of @d as a port of its own, with its tx pools (devs_lk held) */
+static int port_new(struct kmig_dpdk_port **out, struct kmig_dpdk_dev *d, unsigned int q,
+		    const struct kmig_dpdk_opts *o, bool warm, char *err, size_t n)
+{
+	struct kmig_dpdk_port *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		snprintf(err, n, "dpdk: out of memory");
+		return -ENOMEM;
+	}
+	p->dev = d;
+	p->id = d->id;
+	p->q = (uint16_t)q;
+	p->name = d->name;
+	p->info = d->info;
+	p->mac = d->mac;
+	p->burst = o->burst;
+	p->frame_max = d->frame_max;
+	p->vdev = d->vdev;
+	p->memif_zc = d->memif_zc;
+	p->rx_pool = d->rx_pool[q];
+	/* header mbufs hold the whole frame only where frames are copied into one */
+	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :
+			   (uint32_t)(HDR_ROOM + 2 * INLINE_MAX));
+	p->ext_pool = pool("ext", 2 * (o->txd + 2 * o->burst) + 512, 0);
+	if (!p->hdr_pool || !p->ext_pool) {
+		snprintf(err, n, "dpdk: cannot create mbuf pools for %s: %s (raise mem=, now %u MiB)",
+			 p->name, rte_strerror(rte_errno), o->mem_mb);
+		rte_mempool_free(p->hdr_pool);
+		rte_mempool_free(p->ext_pool);
+		free(p);
+		return -ENOMEM;
+	}
+	if (warm) {
+		rte_mempool_mem_iter(p->hdr_pool, touch, NULL);
+		rte_mempool_mem_iter(p->ext_pool, touch, NULL);
+	}
+	p->loss = o->loss;
+	p->dup = o->dup;
+	p->reorder = o->reorder;
+	p->rng = (o->seed + q) * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
+	d->refs++;
+	d->taken |= 1u << q;
+	*out = p;
+	return 0;
+}
+
+int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts *o, bool warm,
+			char *err, size_t n)
+{
+	struct kmig_dpdk_dev *d;
+	unsigned int q = 0;
+	int ret = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&devs_lk);
+	for (d = devs; d && strcmp(d->name, o->dev_name); d = d->next)
+		;
+	if (d) {
+		/* another channel of this migration (multifd): the next free queue */
+		while (q < d->nq && (d->taken & (1u << q)))
+			q++;
+		if (q == d->nq) {
+			if (d->nq == 1)
+				snprintf(err, n, "dpdk: device %s is in use by another channel of this "
+					 "kmigd", d->name);
+			else
+				snprintf(err, n, "dpdk: all %u queues of %s are in use (queues= in the "
+					 "URI: one per channel, the main one and multifd's)", d->nq,
+					 d->name);
+			ret = -EBUSY;
+		}
+	} else {
+		ret = dev_open(&d, o, warm, err, n);
+		if (!ret) {
+			d->next = devs;
+			devs = d;
+		}
+	}
+	if (!ret) {
+		ret = port_new(out, d, q, o, warm, err, n);
+		if (ret && !d->refs)
+			dev_close(d);
+	}
+	pthread_mutex_unlock(&devs_lk);
+	return ret;
 }
 
 static uint64_t mono_ms(void)
@@ -390,7 +504,15 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
+static bool link_up(uint16_t id)
+{
+	struct rte_eth_link link;
+
+	return !rte_eth_link_get_nowait(id, &link) && link.link_status == RTE_ETH_LINK_UP;
+}
+
+/* starts the device of a port (devs_lk held) */
+static int dev_start(struct kmig_dpdk_dev *p, char *err, size_t n)
 {
 	int ret;
 
@@ -398,7 +520,7 @@ int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
 		return 0;
 	if (p->started && p->memif_zc) {
 		/* never a second connect (see memif_args): up, or wait */
-		if (kmig_dpdk_port_link_up(p))
+		if (link_up(p->id))
 			return 0;
 		return -EAGAIN;
 	}
@@ -408,12 +530,12 @@ int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
 		 * away ("ID not found") until the server's own port started; it does
 		 * not try again by itself.  So: up, or a fresh start after a while.
 		 */
-		if (kmig_dpdk_port_link_up(p))
+		if (link_up(p->id))
 			return 0;
 		if (mono_ms() - p->started_ms < 300)
 			return -EAGAIN;
+		__atomic_store_n(&p->started, false, __ATOMIC_RELEASE);
 		rte_eth_dev_stop(p->id);
-		p->started = false;
 	}
 	/* each try of a memif client whose server is not up yet would log an error */
 	if (p->memif_client)
@@ -422,7 +544,7 @@ int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
 	if (p->memif_client)
 		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_WARNING);
 	if (!ret) {
-		p->started = true;
+		__atomic_store_n(&p->started, true, __ATOMIC_RELEASE);
 		p->started_ms = mono_ms();
 		/* a memif server takes connections under its real name only now */
 		if (p->memif_tmp[0] && !p->memif_renamed) {
@@ -435,9 +557,19 @@ int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
 		}
 	}
 	if (p->memif_client)
-		return ret || !kmig_dpdk_port_link_up(p) ? -EAGAIN : 0;
+		return ret || !link_up(p->id) ? -EAGAIN : 0;
 	if (ret)
 		snprintf(err, n, "dpdk: cannot start port %s: %s", p->name, rte_strerror(-ret));
+	return ret;
+}
+
+int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n)
+{
+	int ret;
+
+	pthread_mutex_lock(&devs_lk);
+	ret = dev_start(p->dev, err, n);
+	pthread_mutex_unlock(&devs_lk);
 	return ret;
 }
 
@@ -451,6 +583,13 @@ const struct kmig_dpdk_port_stats *kmig_dpdk_port_stats(const struct kmig_dpdk_p
 	return &p->st;
 }
 
+unsigned int kmig_dpdk_port_queue(const struct kmig_dpdk_port *p, unsigned int *nq)
+{
+	if (nq)
+		*nq = p->dev->nq;
+	return p->q;
+}
+
 void kmig_dpdk_port_mac(const struct kmig_dpdk_port *p, uint8_t mac[6])
 {
 	memcpy(mac, p->mac.addr_bytes, 6);
@@ -458,19 +597,39 @@ void kmig_dpdk_port_mac(const struct kmig_dpdk_port *p, uint8_t mac[6])
 
 bool kmig_dpdk_port_link_up(struct kmig_dpdk_port *p)
 {
-	struct rte_eth_link link;
-
-	return !rte_eth_link_get_nowait(p->id, &link) && link.link_status == RTE_ETH_LINK_UP;
+	return link_up(p->id);
 }
 
-void kmig_dpdk_port_close(struct kmig_dpdk_port *p)
+/* what a closed port leaves once its device is gone: its regions and pools */
+static void port_free(struct kmig_dpdk_port *p)
 {
-	if (!p)
-		return;
-	for (unsigned int i = 0; i < p->ntx; i++)
-		rte_pktmbuf_free(p->txq[i]);
-	while (p->nheld)
-		rte_pktmbuf_free(p->held[--p->nheld]);
+	for (unsigned int i = 0; i < p->nreg; i++) {
+		struct region *r = &p->reg[i];
+		uint16_t left = rte_mbuf_ext_refcnt_read(&r->shinfo);
+
+		/* our own reference is the only one left once the PMD let go */
+		if (left > 1)
+			p->st.pages_held += left - 1u;
+		if (r->dma)
+			rte_extmem_unregister(r->base, r->len);
+	}
+	if (p->st.pages_held)
+		kmig_log(KMIG_LOG_WARN, "dpdk", "port %s queue %u: the PMD still held %llu "
+			 "references into kmig's memory after closing", p->name, p->q,
+			 (unsigned long long)p->st.pages_held);
+	rte_mempool_free(p->hdr_pool);
+	rte_mempool_free(p->ext_pool);
+	free(p);
+}
+
+/* stops and removes the device, then frees the ports it had (devs_lk held) */
+static void dev_close(struct kmig_dpdk_dev *p)
+{
+	for (struct kmig_dpdk_dev **pp = &devs; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
 	if (p->started)
 		rte_eth_dev_stop(p->id);
 	if (p->probed) {
@@ -486,21 +645,38 @@ void kmig_dpdk_port_close(struct kmig_dpdk_port *p)
 	}
 	if (p->memif_renamed)
 		unlink(p->memif_sock);
-	for (unsigned int i = 0; i < p->nreg; i++) {
-		struct region *r = &p->reg[i];
-		uint16_t left = rte_mbuf_ext_refcnt_read(&r->shinfo);
-
-		/* our own reference is the only one left once the PMD let go */
-		if (left > 1)
-			p->st.pages_held += left - 1u;
-		if (r->dma)
-			rte_extmem_unregister(r->base, r->len);
-	}
-	if (p->st.pages_held)
-		kmig_log(KMIG_LOG_WARN, "dpdk", "port %s: the PMD still held %llu references into "
-			 "kmig's memory after closing", p->name, (unsigned long long)p->st.pages_held);
-	rte_mempool_free(p->rx_pool);
-	rte_mempool_free(p->hdr_pool);
-	rte_mempool_free(p->ext_pool);
+	for (unsigned int i = 0; i < nretired;)
+		if (retired[i]->dev == p) {
+			port_free(retired[i]);
+			retired[i] = retired[--nretired];
+		} else {
+			i++;
+		}
+	for (unsigned int q = 0; q < p->nq; q++)
+		rte_mempool_free(p->rx_pool[q]);
 	free(p);
+}
+
+void kmig_dpdk_port_close(struct kmig_dpdk_port *p)
+{
+	struct kmig_dpdk_dev *d;
+
+	if (!p)
+		return;
+	for (unsigned int i = 0; i < p->ntx; i++)
+		rte_pktmbuf_free(p->txq[i]);
+	p->ntx = 0;
+	while (p->nheld)
+		rte_pktmbuf_free(p->held[--p->nheld]);
+	pthread_mutex_lock(&devs_lk);
+	d = p->dev;
+	d->taken &= ~(1u << p->q);
+	if (nretired < sizeof(retired) / sizeof(retired[0]))
+		retired[nretired++] = p;
+	else
+		kmig_log(KMIG_LOG_WARN, "dpdk", "port %s: too many closed queues kept; one leaks",
+			 p->name);
+	if (!--d->refs)
+		dev_close(d);
+	pthread_mutex_unlock(&devs_lk);
 }

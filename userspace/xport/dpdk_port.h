@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * dpdk_port.h: one DPDK port as the dpdk: channel uses it: the virtual
- * device probed from the URI, one rx and one tx queue, its mempools, and
+ * device probed from the URI (queues= pairs, one per channel; the ports of
+ * one device share it), one rx and one tx queue of it, its mempools, and
  * the turning of protocol frames (dp_proto.h) into mbuf chains: a header
  * mbuf (Ethernet header, frame header, small bytes copied in) chained to
  * external-buffer mbufs that point into registered memory (pages) or the
@@ -68,6 +69,8 @@ int kmig_dpdk_port_open(struct kmig_dpdk_port **out, const struct kmig_dpdk_opts
 int kmig_dpdk_port_start(struct kmig_dpdk_port *p, char *err, size_t n);
 const struct kmig_dpdk_port_info *kmig_dpdk_port_info(const struct kmig_dpdk_port *p);
 const struct kmig_dpdk_port_stats *kmig_dpdk_port_stats(const struct kmig_dpdk_port *p);
+/* the port's queue of its device, and (@nq) how many the device has */
+unsigned int kmig_dpdk_port_queue(const struct kmig_dpdk_port *p, unsigned int *nq);
 void kmig_dpdk_port_mac(const struct kmig_dpdk_port *p, uint8_t mac[6]);
 bool kmig_dpdk_port_link_up(struct kmig_dpdk_port *p);
 

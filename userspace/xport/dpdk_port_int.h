@@ -25,19 +25,41 @@ struct region {
 	struct rte_mbuf_ext_shared_info shinfo;
 };
 
-struct kmig_dpdk_port {
+/*
+ * One probed device, shared by the ports of its queues (one channel each):
+ * created by the first port opened on it, removed when its last one
+ * closes.  The fields below @lk change under it; the rest are set once.
+ */
+struct kmig_dpdk_dev {
+	struct kmig_dpdk_dev *next;	/* in the process's list of devices */
 	uint16_t id;
-	bool probed, configured, started;
 	char name[64];
+	unsigned int nq;		/* queue pairs */
+	struct kmig_dpdk_port_info info;
+	struct rte_ether_addr mac;
+	uint32_t frame_max;
+	bool vdev, memif_client, memif_zc;
+	char memif_sock[256], memif_tmp[300];
+	struct rte_mempool *rx_pool[KMIG_DPDK_MAX_QUEUES];
+	/* under the devices' lock */
+	bool probed, configured, started, memif_renamed;
+	uint64_t started_ms;
+	unsigned int refs;
+	uint32_t taken;			/* bit q: queue q has a port */
+};
+
+/* one queue pair of a device, as one channel drives it */
+struct kmig_dpdk_port {
+	struct kmig_dpdk_dev *dev;
+	uint16_t id, q;
+	const char *name;
 	struct kmig_dpdk_port_info info;
 	struct kmig_dpdk_port_stats st;
 	struct rte_mempool *rx_pool, *hdr_pool, *ext_pool;
 	struct rte_ether_addr mac;
 	unsigned int burst;
 	uint32_t frame_max;
-	bool vdev, memif_client, memif_zc, memif_renamed;
-	char memif_sock[256], memif_tmp[300];
-	uint64_t started_ms;
+	bool vdev, memif_zc;
 	struct region reg[MAX_REGIONS];
 	unsigned int nreg, last_reg;
 	struct rte_mbuf *txq[MAX_BURST];

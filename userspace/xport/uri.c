@@ -6,6 +6,7 @@
  * dpdk: options are checked here too (dpdk_opts.c), DPDK or not.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, char *er
 			continue;
 		u->kind = schemes[i].kind;
 		u->ops = schemes[i].ops;
+		u->data_chans = u->ops->caps & KMIG_CHAN_F_MULTI ? UINT_MAX : 0;
 		if (u->kind == KMIG_URI_TCP)
 			return parse_inet(rest, u, err, n);
 		if (u->kind == KMIG_URI_DPDK) {
@@ -81,6 +83,7 @@ int kmig_uri_parse(const char *s, struct kmig_uri *u, bool *bad_scheme, char *er
 			/* the back end parses the options again when it opens */
 			if (!ret)
 				snprintf(u->path, sizeof(u->path), "%s", rest);
+			u->data_chans = o.queues - 1;	/* a queue pair per channel */
 			return ret;
 		}
 		if (!*rest || strlen(rest) >= sizeof(u->path)) {

@@ -27,6 +27,9 @@ struct kmig_chan_ops;
  *        options of a dpdk: URI
  * @fd:   fd: the descriptor the name stood for (the QMP layer fills it in;
  *        the channel then owns it), else -1
+ * @data_chans: multifd data channels the URI can carry besides the main
+ *        channel: UINT_MAX where the back end opens as many as asked
+ *        (KMIG_CHAN_F_MULTI), 0 where it opens none; dpdk: its queues less one
  */
 struct kmig_uri {
 	enum kmig_uri_kind kind;
@@ -35,6 +38,7 @@ struct kmig_uri {
 	char port[32];
 	char path[4096];
 	int fd;
+	unsigned int data_chans;
 };
 
 /*

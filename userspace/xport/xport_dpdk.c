@@ -11,8 +11,8 @@
  * connection under the channel's lock (dpdk_chan.c), and a housekeeping
  * thread does when nobody did for a millisecond, so acknowledgements,
  * keepalives and retransmissions go on while the engine computes or waits
- * on its workload.  Multifd is not offered (one connection per port; see
- * docs/dpdk.md).
+ * on its workload.  Multifd takes a device with queues=N: each channel
+ * is one connection on a queue pair of its own (the main one queue 0).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,11 +28,16 @@
 #include "log.h"
 #include "xport.h"
 
-/* a destination's listener: its port until a SYN arrives and a channel takes it */
+/*
+ * a destination's listener: a port per queue of its device, each until a
+ * SYN arrives on it and a channel takes it (the main channel, then
+ * multifd's data channels, one per queue)
+ */
 struct dlisten {
 	pthread_mutex_t lk;
 	struct kmig_dpdk_opts o;
-	struct kmig_dpdk_port *port;	/* NULL once a channel took it */
+	struct kmig_dpdk_port *port[KMIG_DPDK_MAX_QUEUES];	/* NULL once a channel took it */
+	unsigned int nq;
 	_Atomic bool aborted;
 	struct rte_mbuf *rx[2 * MAX_BURST + 8];
 };
@@ -41,12 +46,16 @@ static void opened(struct kmig_chan *c, struct dchan *ch, const char *role)
 {
 	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(ch->port);
 
+	unsigned int nq, q = kmig_dpdk_port_queue(ch->port, &nq);
+
 	c->ops = &kmig_chan_dpdk_ops;
-	c->caps = kmig_chan_dpdk_ops.caps;
+	/* a device with several queues carries multifd's channels, one per queue */
+	c->caps = kmig_chan_dpdk_ops.caps | (nq > 1 ? KMIG_CHAN_F_MULTI : 0);
 	c->priv = ch;
-	kmig_log(KMIG_LOG_INFO, "dpdk", "channel open role=%s dev=%s driver=%s peer=%02x:%02x:%02x:"
+	kmig_log(KMIG_LOG_INFO, "dpdk", "channel open role=%s dev=%s queue=%u/%u driver=%s "
+		 "peer=%02x:%02x:%02x:"
 		 "%02x:%02x:%02x payload=%u window=%u peer_window=%llu pages=%s checksums=%s", role,
-		 ch->o.dev_name, pi->driver, ch->peer[0], ch->peer[1], ch->peer[2], ch->peer[3],
+		 ch->o.dev_name, q, nq, pi->driver, ch->peer[0], ch->peer[1], ch->peer[2], ch->peer[3],
 		 ch->peer[4], ch->peer[5], ch->dp.max_payload, ch->dp.cfg.rx_window,
 		 (unsigned long long)(ch->dp.peer_edge - 1),
 		 pi->linearize ? "copied-into-frames" : "by-reference",
@@ -122,8 +131,14 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 			ch->sleeps += kmig_dchan_wait(&ch->lk, &spins);
 	}
 	if (!ret && ch->dp.state != KMIG_DP_OPEN) {
+		unsigned int nq, q = kmig_dpdk_port_queue(port, &nq);
+
 		ret = ch->dp.err_no ? ch->dp.err_no : -ECONNREFUSED;
-		snprintf(err, n, "Failed to connect to '%s': %s", o.dev_name, ch->dp.err);
+		if (q)	/* a data channel: the destination may have fewer queues */
+			snprintf(err, n, "Failed to connect to '%s' queue %u: %s (does the "
+				 "destination's URI have queues=%u?)", o.dev_name, q, ch->dp.err, nq);
+		else
+			snprintf(err, n, "Failed to connect to '%s': %s", o.dev_name, ch->dp.err);
 	}
 	ch->logged = true;	/* the caller reports a failed connect */
 	pthread_mutex_unlock(&ch->lk);
@@ -151,15 +166,18 @@ static int dpdk_listen(struct kmig_listener *l, const struct kmig_uri *u, char *
 	}
 	pthread_mutex_init(&dl->lk, NULL);
 	ret = prepare(u, &dl->o, err, n);
-	if (!ret)
-		ret = open_port(&dl->o, &dl->port, true, err, n);
+	/* every queue's port now: the device is configured with all of them at once */
+	for (unsigned int q = 0; !ret && q < dl->o.queues; q++) {
+		ret = open_port(&dl->o, &dl->port[q], true, err, n);
+		dl->nq += !ret;
+	}
 	if (!ret) {
-		ret = kmig_dpdk_port_start(dl->port, err, n);
+		ret = kmig_dpdk_port_start(dl->port[0], err, n);
 		ret = ret == -EAGAIN ? 0 : ret;	/* a memif client: accept starts it */
 	}
 	if (ret) {
-		if (dl->port) {
-			kmig_dpdk_port_close(dl->port);
+		for (unsigned int q = 0; q < dl->nq; q++) {
+			kmig_dpdk_port_close(dl->port[q]);
 			kmig_dpdk_eal_release();
 		}
 		pthread_mutex_destroy(&dl->lk);
@@ -172,21 +190,21 @@ static int dpdk_listen(struct kmig_listener *l, const struct kmig_uri *u, char *
 }
 
 /* a SYN among the frames the listener's port got: the channel it opens */
-static int try_syn(struct dlisten *dl, struct rte_mbuf *m, struct dchan **out, char *err,
-		   size_t n)
+static int try_syn(struct dlisten *dl, unsigned int q, struct rte_mbuf *m, struct dchan **out,
+		   char *err, size_t n)
 {
 	struct kmig_dp_hdr h;
 	enum kmig_dp_drop why;
 	uint32_t len = 0;
-	uint8_t *f = kmig_dpdk_port_frame(dl->port, &m, &len);
+	uint8_t *f = kmig_dpdk_port_frame(dl->port[q], &m, &len);
 	const uint8_t *pl = f ? kmig_dp_check(f, len, &h, &why, false) : NULL;
 	struct kmig_dp_syn syn;
 	struct dchan *ch;
 	int ret = 0;
 
 	if (pl && h.type == KMIG_DP_SYN && !h.conn && !kmig_dp_parse_syn(&h, pl, &syn)) {
-		ret = kmig_dchan_new(&ch, &dl->o, dl->port, err, n);
-		dl->port = NULL;	/* the channel owns it now, even when that failed */
+		ret = kmig_dchan_new(&ch, &dl->o, dl->port[q], err, n);
+		dl->port[q] = NULL;	/* the channel owns it now, even when that failed */
 		if (!ret) {
 			memcpy(ch->peer, f + 6, 6);
 			ret = kmig_dp_accept(&ch->dp, &h, pl, kmig_dchan_now_us());
@@ -216,10 +234,14 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 	kmig_dpdk_thread_enter();
 	pthread_mutex_lock(&dl->lk);
 	while (!ch && !ret) {
-		unsigned int k = 0;
+		unsigned int k = 0, left = 0;
 
-		if (!dl->port) {
-			snprintf(err, n, "dpdk: this listener already handed its port to a channel");
+		for (unsigned int q = 0; q < dl->nq; q++)
+			left += dl->port[q] != NULL;
+		if (!left) {
+			snprintf(err, n, "dpdk: every queue of this destination has its channel "
+				 "(queues=%u): the source opens more; give both URIs the same "
+				 "queues=", dl->nq);
 			ret = -EBUSY;
 			break;
 		}
@@ -233,20 +255,27 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 			ret = -ETIMEDOUT;
 			break;
 		}
-		ret = kmig_dpdk_port_start(dl->port, err, n);
-		if (ret == -EAGAIN) {
-			ret = 0;
-			spins = spins < 24 ? 24 : spins;	/* a memif client waits for its server */
-		} else if (!ret) {
-			k = kmig_dpdk_port_rx(dl->port, dl->rx, dl->o.burst);
-		}
-		for (unsigned int i = 0; i < k; i++) {
-			int r = ch || ret < 0 ? 0 : try_syn(dl, dl->rx[i], &ch, err, n);
+		/* a SYN on any queue not taken yet opens that queue's channel */
+		for (unsigned int q = 0; q < dl->nq && !ch && !ret; q++) {
+			if (!dl->port[q])
+				continue;
+			ret = kmig_dpdk_port_start(dl->port[q], err, n);
+			if (ret == -EAGAIN) {
+				ret = 0;
+				spins = spins < 24 ? 24 : spins;	/* a memif client waits for its server */
+				break;
+			} else if (ret) {
+				break;
+			}
+			k = kmig_dpdk_port_rx(dl->port[q], dl->rx, dl->o.burst);
+			for (unsigned int i = 0; i < k; i++) {
+				int r = ch || ret < 0 ? 0 : try_syn(dl, q, dl->rx[i], &ch, err, n);
 
-			if (r < 0)
-				ret = r;
-			if (r == 0 && (ch || ret < 0))
-				rte_pktmbuf_free(dl->rx[i]);
+				if (r < 0)
+					ret = r;
+				if (r == 0 && (ch || ret < 0))
+					rte_pktmbuf_free(dl->rx[i]);
+			}
 		}
 		if (!k && !ch && !ret)
 			kmig_dchan_wait(&dl->lk, &spins);
@@ -280,11 +309,12 @@ static void dpdk_listen_close(struct kmig_listener *l)
 
 	if (!dl)
 		return;
-	if (dl->port) {
-		kmig_dpdk_thread_enter();
-		kmig_dpdk_port_close(dl->port);
-		kmig_dpdk_eal_release();
-	}
+	kmig_dpdk_thread_enter();
+	for (unsigned int q = 0; q < dl->nq; q++)
+		if (dl->port[q]) {
+			kmig_dpdk_port_close(dl->port[q]);
+			kmig_dpdk_eal_release();
+		}
 	pthread_mutex_destroy(&dl->lk);
 	free(dl);
 	l->priv = NULL;
