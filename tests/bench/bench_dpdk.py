@@ -5,10 +5,12 @@
 1 GiB workloads, idle and dirtying (20k pages/s), migrated over dpdk memif (the source serves,
 the destination is the zero-copy client), dpdk af_packet on a veth pair between two
 namespaces (MTU 9000) and kmig's TCP over loopback, plus QEMU 7.2's TCP migration of a stopped
-1 GiB guest (idle only), in paired rounds.  For each: Gbit/s (bytes transferred over QEMU's
+1 GiB guest (idle only), and (idle only) multifd over memif with 1 and 2 data channels on queue
+pairs of their own, in paired rounds.  For each: Gbit/s (bytes transferred over QEMU's
 total-time, setup included) and the source kmigd's CPU seconds per GiB sent, with the medians
-of the per-round ratios to kmig's TCP (and to QEMU).  Also the copies per page each PMD made,
-from kmigd's channel counters.
+of the per-round ratios to kmig's TCP (and to QEMU).  Also the copies per page each PMD made
+and the time the source spent in the PMD's transmit bursts (memif's copy into the shared
+buffers), from kmigd's channel counters.
 
     python3 tests/bench/bench_dpdk.py --build build [--rounds 3]
 
@@ -34,12 +36,18 @@ import qemu_baseline  # noqa: E402
 
 GiB = 1 << 30
 RATE = 20000
+# memif-mf1 / memif-mf2: multifd with 1 / 2 data channels, a memif queue pair each
+TRANSPORTS = {"idle": ("tcp", "memif", "memif-mf1", "memif-mf2", "af_packet"),
+              "dirty": ("tcp", "memif", "af_packet")}
 
 
 class Pair:
     """Two kmigd with a 1 GiB workload each, for one transport; everything removed at close."""
 
     def __init__(self, binpath, transport, rate, size="1G"):
+        # "memif-mfN": memif with multifd, N data channels on queues 1..N
+        self.chans = int(transport.split("-mf")[1]) if "-mf" in transport else 0
+        transport = transport.split("-mf")[0]
         self.bin, self.transport = binpath, transport
         self.dir = tempfile.mkdtemp(prefix="kmig-bench-dpdk.")
         self.procs, self.netns, self.prefixes = [], [], []
@@ -78,6 +86,10 @@ class Pair:
         self.src = qmp_client.connect(f"{d}/src.qmp")
         self.dst = qmp_client.connect(f"{d}/dst.qmp")
         self.src.cmd("migrate-set-parameters", {"max-bandwidth": 0})
+        for q in (self.src, self.dst) if self.chans else ():
+            q.cmd("migrate-set-capabilities",
+                  {"capabilities": [{"capability": "multifd", "state": True}]})
+            q.cmd("migrate-set-parameters", {"multifd-channels": self.chans})
         time.sleep(1)       # the workloads' first writes settle
 
     @staticmethod
@@ -113,8 +125,9 @@ class Pair:
             return None, "tcp:127.0.0.1:0"
         if self.transport == "memif":
             sock = os.path.join(self.dir, "m.sock")
-            return ("dpdk:vdev=net_memif0,role=server,socket=%s" % sock,
-                    "dpdk:vdev=net_memif0,role=client,socket=%s,zero-copy=yes" % sock)
+            q = ",queues=%d" % (self.chans + 1) if self.chans else ""
+            return ("dpdk:vdev=net_memif0,role=server,socket=%s%s" % (sock, q),
+                    "dpdk:vdev=net_memif0,role=client,socket=%s,zero-copy=yes%s" % (sock, q))
         return "dpdk:iface=%s" % self.veth[0], "dpdk:iface=%s" % self.veth[1]
 
     def migrate(self, timeout=300):
@@ -142,13 +155,20 @@ class Pair:
         return info, cpu
 
     def channel_counters(self, side):
-        """key=value counters of the side's closed dpdk channel."""
+        """key=value counters of the side's closed dpdk channels: the last one's, with the
+        PMD's tx time (pmd_tx_us) summed over all of them (multifd: one per queue)."""
         try:
             with open(os.path.join(self.dir, side + ".log")) as f:
                 lines = [ln for ln in f if "dpdk: channel closed " in ln]
         except OSError:
             return {}
-        return dict(re.findall(r"(\w+)=(\S+)", lines[-1])) if lines else {}
+        if not lines:
+            return {}
+        kv = [dict(re.findall(r"(\w+)=(\S+)", ln)) for ln in lines]
+        out = dict(kv[-1])
+        out["pmd_tx_us"] = sum(int(x.get("pmd_tx_us", 0)) for x in kv)
+        out["rtx"] = sum(int(x.get("rtx", 0)) for x in kv)
+        return out
 
     def close(self):
         for q in (getattr(self, "src", None), getattr(self, "dst", None)):
@@ -186,6 +206,7 @@ def one(binpath, transport, rate, size="1G"):
             row["copies"] = {"kmig_tx": s.get("copies_kmig_tx"), "pmd_tx": s.get("copies_pmd_tx"),
                              "pmd_rx": d.get("copies_pmd_rx"), "kmig_rx": d.get("copies_kmig_rx")}
             row["resent"] = int(s.get("rtx", 0))
+            row["pmd_tx_s_per_gib"] = int(s.get("pmd_tx_us", 0)) / 1e6 / (sent / GiB)
         return row
     finally:
         pair.close()
@@ -203,14 +224,16 @@ def rows(binpath, rounds=3, size="1G", qemu=True):
     res = {"idle": {}, "dirty": {}, "qemu": []}
     for r in range(rounds):
         for mode, rate in (("idle", "idle"), ("dirty", RATE)):
-            for tr in ("tcp", "memif", "af_packet"):
+            for tr in TRANSPORTS[mode]:
                 row = one(binpath, tr, rate, size)
                 res[mode].setdefault(tr, []).append(row)
                 print("round %d %s %-9s %6.2f Gbit/s, %.3f CPU s/GiB, total %d ms (setup %d), "
-                      "%d passes%s" % (r + 1, mode, tr, row["gbit_s"], row["cpu_s_per_gib"],
-                                      row["total_ms"], row["setup_ms"], row["passes"],
-                                      ", %d frames sent again" % row["resent"]
-                                      if "resent" in row else ""), flush=True)
+                      "%d passes%s%s" % (r + 1, mode, tr, row["gbit_s"], row["cpu_s_per_gib"],
+                                        row["total_ms"], row["setup_ms"], row["passes"],
+                                        ", %d frames sent again" % row["resent"]
+                                        if "resent" in row else "",
+                                        ", PMD tx %.3f s/GiB" % row["pmd_tx_s_per_gib"]
+                                        if "pmd_tx_s_per_gib" in row else ""), flush=True)
         if qemu and qemu_baseline.QEMU:
             res["qemu"].append(qemu_baseline.migrate_1g() * GiB * 8 / 1e9)
             print("round %d QEMU 7.2 tcp, stopped 1 GiB guest: %.2f Gbit/s" % (
@@ -226,7 +249,7 @@ def table(res):
     out = []
     for mode in ("idle", "dirty"):
         tcp = res[mode]["tcp"]
-        for tr in ("tcp", "memif", "af_packet"):
+        for tr in TRANSPORTS[mode]:
             rs = res[mode][tr]
             g, c = med([x["gbit_s"] for x in rs]), med([x["cpu_s_per_gib"] for x in rs])
             line = "%-5s %-9s %6.2f Gbit/s  %.3f sender CPU s/GiB" % (mode, tr, g, c)
@@ -240,6 +263,12 @@ def table(res):
                 cp = rs[-1].get("copies", {})
                 line += "; copies/page kmig-tx %s pmd-tx %s pmd-rx %s kmig-rx %s" % (
                     cp.get("kmig_tx"), cp.get("pmd_tx"), cp.get("pmd_rx"), cp.get("kmig_rx"))
+                pt = med([x["pmd_tx_s_per_gib"] for x in rs])
+                line += "; PMD tx %.3f s/GiB = %.2f of the sender's CPU" % (pt, pt / c)
+                if "-mf" in tr:
+                    one = res[mode]["memif"]
+                    line += "; %.2fx one memif channel's rate" % med(
+                        [x["gbit_s"] / y["gbit_s"] for x, y in zip(rs, one)])
             elif mode == "idle" and res["qemu"]:
                 line += "  = %.2fx QEMU's rate" % med([x["gbit_s"] / q for x, q in
                                                        zip(rs, res["qemu"])])

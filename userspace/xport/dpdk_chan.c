@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 
 #include "dpdk_chan.h"
@@ -245,6 +246,7 @@ void kmig_dchan_log_stats(struct dchan *ch)
 	const struct kmig_dp_stats *s = &ch->dp.st;
 	char tx[16], rx[16], drops[256];
 	unsigned int nq, q = kmig_dpdk_port_queue(ch->port, &nq);
+	uint64_t hz = rte_get_tsc_hz() ? rte_get_tsc_hz() : 1;
 	size_t k = 0;
 
 	for (int i = 0; i < KMIG_DP_DROP_MAX; i++)
@@ -260,7 +262,8 @@ void kmig_dchan_log_stats(struct dchan *ch)
 		 "ref_bytes=%llu "
 		 "frames_in=%llu bytes_in=%llu ooo_in=%llu%s tx_dropped=%llu "
 		 "copies_kmig_tx=%s copies_pmd_tx=%s copies_pmd_rx=%s copies_kmig_rx=1 "
-		 "inj_lost=%llu inj_dup=%llu inj_reordered=%llu waits_sleep=%llu", ch->o.dev_name,
+		 "inj_lost=%llu inj_dup=%llu inj_reordered=%llu waits_sleep=%llu pmd_tx_us=%llu "
+		 "pmd_rx_us=%llu", ch->o.dev_name,
 		 q, nq, pi->driver, (unsigned long long)s->frames_out, (unsigned long long)s->data_out,
 		 (unsigned long long)s->rtx, (unsigned long long)s->timeouts,
 		 (unsigned long long)s->fast_rtx, (unsigned long long)s->probes,
@@ -269,6 +272,8 @@ void kmig_dchan_log_stats(struct dchan *ch)
 		 (unsigned long long)s->bytes_in, (unsigned long long)s->ooo_in, drops,
 		 (unsigned long long)ps->tx_dropped, pi->linearize ? "1" : "0", tx, rx,
 		 (unsigned long long)ps->inj_lost, (unsigned long long)ps->inj_dup,
-		 (unsigned long long)ps->inj_reordered, (unsigned long long)ch->sleeps);
+		 (unsigned long long)ps->inj_reordered, (unsigned long long)ch->sleeps,
+		 (unsigned long long)((double)ps->tx_cycles * 1e6 / (double)hz),
+		 (unsigned long long)((double)ps->rx_cycles * 1e6 / (double)hz));
 }
 

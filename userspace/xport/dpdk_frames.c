@@ -12,6 +12,7 @@
 
 #include <rte_dev.h>
 #include <rte_errno.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_memory.h>
@@ -153,6 +154,7 @@ drop:
 unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
 {
 	unsigned int sent = 0, idle = 0;
+	uint64_t t0 = p->ntx ? rte_rdtsc() : 0;
 
 	while (sent < p->ntx && idle < 8) {
 		uint16_t k = rte_eth_tx_burst(p->id, p->q, p->txq + sent, (uint16_t)(p->ntx - sent));
@@ -164,6 +166,8 @@ unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
 	for (unsigned int i = sent; i < p->ntx; i++)
 		rte_pktmbuf_free(p->txq[i]);
 	p->st.tx_dropped += p->ntx - sent;
+	if (p->ntx)
+		p->st.tx_cycles += rte_rdtsc() - t0;
 	p->ntx = 0;
 	return sent;
 }
@@ -191,7 +195,10 @@ unsigned int kmig_dpdk_port_rx(struct kmig_dpdk_port *p, struct rte_mbuf **pkts,
 
 	if (!__atomic_load_n(&p->dev->started, __ATOMIC_ACQUIRE))
 		return 0;
+	uint64_t t0 = rte_rdtsc();
+
 	k = rte_eth_rx_burst(p->id, p->q, p->loss | p->dup | p->reorder ? in : pkts, (uint16_t)n);
+	p->st.rx_cycles += rte_rdtsc() - t0;
 	p->st.rx_frames += k;
 	if (!(p->loss | p->dup | p->reorder))
 		return k;

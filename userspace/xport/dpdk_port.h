@@ -51,11 +51,14 @@ struct kmig_dpdk_port_info {
  * @rx_frames:   frames received; @rx_linearized: multi-segment ones copied into one
  * @inj_lost, @inj_dup, @inj_reordered: testing: frames the injector touched
  * @pages_held:  references the PMD still held into registered memory at close
+ * @tx_cycles, @rx_cycles: TSC cycles spent in the PMD's tx / rx bursts (its
+ *               copies, on memif: where a page's bytes move)
  */
 struct kmig_dpdk_port_stats {
 	uint64_t ext_segs, inline_bytes, tx_dropped, rx_frames, rx_linearized;
 	uint64_t inj_lost, inj_dup, inj_reordered;
 	uint64_t pages_held;
+	uint64_t tx_cycles, rx_cycles;
 };
 
 /*
