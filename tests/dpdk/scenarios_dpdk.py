@@ -226,16 +226,23 @@ def m7_memif_codecs(t, h):
              % (label, n, s.get("rtx"), s.get("tx_dropped")), json.dumps(info))
 
 
-def m8_memif_postcopy(t, h):
-    """postcopy over memif: precopy cannot converge at 16 MiB/s, migrate-start-postcopy; the
-    destination's faults ask for pages on the dpdk channel's return path."""
+def m8_memif_postcopy(t, h, afp=False):
+    """postcopy over memif (or af_packet on a veth pair): precopy cannot converge at 16 MiB/s,
+    migrate-start-postcopy; the destination's faults ask for pages on the dpdk channel's
+    return path."""
     sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
     from scenarios_postcopy import pc_pair, start_postcopy
-    src, dst, sdg, ddg = pc_pair(h, "m8", size="64M")
-    su, du = memif_uris(h, "m8")
+    name = "af_packet" if afp else "memif"
+    if afp:
+        ns_a, ns_b, va, vb = h.veth("pca", 9000)
+        src, dst, sdg, ddg = pc_pair(h, "m8a", size="64M", src_ns=ns_a, dst_ns=ns_b)
+        su, du = "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb
+    else:
+        src, dst, sdg, ddg = pc_pair(h, "m8", size="64M")
+        su, du = memif_uris(h, "m8")
     go(src, dst, su, du, bandwidth=16 * MiB)
-    start_postcopy(t, "memif postcopy", src, dst)
-    label = "memif postcopy, dirtying ~10x the link"
+    start_postcopy(t, "%s postcopy" % name, src, dst)
+    label = "%s postcopy, dirtying ~10x the link" % name
     info = check_completed(t, label, src, dst, sdg, ddg, timeout=90)
     ram = info["ram"]
     dpc = dst.query().get("x-kmig-postcopy", {})

@@ -43,6 +43,8 @@ SCENARIOS = [
     ("huge", "EAL on hugepages", sd.m6_hugepages),
     ("codecs", "compress and xbzrle over memif", sd.m7_memif_codecs),
     ("postcopy", "postcopy over memif", sd.m8_memif_postcopy),
+    ("pcafp", "postcopy over af_packet (veth, MTU 9000)",
+     lambda t, h: sd.m8_memif_postcopy(t, h, afp=True)),
     ("pcrecover", "postcopy recovery over memif", sd.m9_memif_postcopy_recover),
     ("multifd", "multifd over memif, a queue pair per channel", sd.m10_memif_multifd),
     ("cancel", "cancel", sf.f1_cancel),

@@ -25,11 +25,12 @@ LINK = 16 * MiB            # precopy's link: the workloads dirty ~10x faster
 RATE = 40000               # source writes, pages/s (160 MB/s)
 
 
-def pc_pair(h, tag, size="64M", touch="2000", dst_extra=(), **src_opts):
-    """Source and destination kmigd with postcopy-ram on both, and their dirtygens; the
-    destination one reads random pages while postcopy runs."""
-    src = h.kmigd(tag + "-src")
-    dst = h.kmigd(tag + "-dst", incoming=True)
+def pc_pair(h, tag, size="64M", touch="2000", dst_extra=(), src_ns=None, dst_ns=None,
+            **src_opts):
+    """Source and destination kmigd (in namespaces if given) with postcopy-ram on both, and
+    their dirtygens; the destination one reads random pages while postcopy runs."""
+    src = h.kmigd(tag + "-src", netns=src_ns)
+    dst = h.kmigd(tag + "-dst", incoming=True, netns=dst_ns)
     src_opts.setdefault("rate", RATE)
     sdg = h.dirtygen(tag + "-sdg", src, size=size, wait=False, **src_opts)
     extra = (["--touch", touch] if touch else []) + list(dst_extra)
