@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * dpdk_port.c: sets up and tears down a DPDK port for the dpdk: channel
- * (dpdk_port.h; its frames are dpdk_frames.c).  Sizes come from what the
+ * (dpdk_port.h; its frames are dpdk_frames.c): a device with one or more
+ * queue pairs, probed by the first port opened on it and removed with the
+ * last, and a port per queue for the channel that uses it.  Sizes come from what the
  * PMD can carry: a memif frame fits one buffer (bsize, 4352 unless the URI
  * says otherwise; frames spread over several memif descriptors were seen
  * corrupted), an af_packet frame fits the interface's MTU, an af_xdp one
