@@ -3,17 +3,18 @@
  * dpdk_port.c: sets up and tears down a DPDK port for the dpdk: channel
  * (dpdk_port.h; its frames are dpdk_frames.c): a device with one or more
  * queue pairs, probed by the first port opened on it and removed with the
- * last, and a port per queue for the channel that uses it.  Sizes come from what the
- * PMD can carry: a memif frame fits one buffer (bsize, 4352 unless the URI
- * says otherwise; frames spread over several memif descriptors were seen
- * corrupted), an af_packet frame fits the interface's MTU, an af_xdp one
- * 1514 bytes, and every rx buffer takes the largest frame the PMD can hand
- * over (af_packet copies a whole frame into one mbuf without looking at
- * its size).  The window fits what the receive side buffers.
+ * last, and a port per queue for the channel that uses it.  Sizes come
+ * from what the PMD can carry: a memif frame fits one buffer (bsize, 4352
+ * unless the URI says otherwise; frames spread over several memif
+ * descriptors were seen corrupted), an af_packet frame fits the
+ * interface's MTU, an af_xdp one 1514 bytes, and every rx buffer takes the
+ * largest frame the PMD can hand over (af_packet copies a whole frame into
+ * one mbuf without looking at its size).  The window fits what the receive
+ * side buffers.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
