@@ -45,7 +45,6 @@ struct dlisten {
 static void opened(struct kmig_chan *c, struct dchan *ch, const char *role)
 {
 	const struct kmig_dpdk_port_info *pi = kmig_dpdk_port_info(ch->port);
-
 	unsigned int nq, q = kmig_dpdk_port_queue(ch->port, &nq);
 
 	c->ops = &kmig_chan_dpdk_ops;
@@ -155,6 +154,17 @@ static int dpdk_connect(struct kmig_chan *c, const struct kmig_uri *u, const _At
 	return 0;
 }
 
+/* closes the listener's ports that no channel took */
+static void drop_ports(struct dlisten *dl)
+{
+	for (unsigned int q = 0; q < dl->nq; q++)
+		if (dl->port[q]) {
+			kmig_dpdk_port_close(dl->port[q]);
+			dl->port[q] = NULL;
+			kmig_dpdk_eal_release();
+		}
+}
+
 static int dpdk_listen(struct kmig_listener *l, const struct kmig_uri *u, char *err, size_t n)
 {
 	struct dlisten *dl = calloc(1, sizeof(*dl));
@@ -176,10 +186,7 @@ static int dpdk_listen(struct kmig_listener *l, const struct kmig_uri *u, char *
 		ret = ret == -EAGAIN ? 0 : ret;	/* a memif client: accept starts it */
 	}
 	if (ret) {
-		for (unsigned int q = 0; q < dl->nq; q++) {
-			kmig_dpdk_port_close(dl->port[q]);
-			kmig_dpdk_eal_release();
-		}
+		drop_ports(dl);
 		pthread_mutex_destroy(&dl->lk);
 		free(dl);
 		return ret;
@@ -234,7 +241,7 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 	kmig_dpdk_thread_enter();
 	pthread_mutex_lock(&dl->lk);
 	while (!ch && !ret) {
-		unsigned int k = 0, left = 0;
+		unsigned int got = 0, left = 0;
 
 		for (unsigned int q = 0; q < dl->nq; q++)
 			left += dl->port[q] != NULL;
@@ -267,7 +274,9 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 			} else if (ret) {
 				break;
 			}
-			k = kmig_dpdk_port_rx(dl->port[q], dl->rx, dl->o.burst);
+			unsigned int k = kmig_dpdk_port_rx(dl->port[q], dl->rx, dl->o.burst);
+
+			got += k;
 			for (unsigned int i = 0; i < k; i++) {
 				int r = ch || ret < 0 ? 0 : try_syn(dl, q, dl->rx[i], &ch, err, n);
 
@@ -277,7 +286,7 @@ static int dpdk_accept(struct kmig_listener *l, struct kmig_chan *c, int timeout
 					rte_pktmbuf_free(dl->rx[i]);
 			}
 		}
-		if (!k && !ch && !ret)
+		if (!got && !ch && !ret)
 			kmig_dchan_wait(&dl->lk, &spins);
 	}
 	pthread_mutex_unlock(&dl->lk);
@@ -310,11 +319,7 @@ static void dpdk_listen_close(struct kmig_listener *l)
 	if (!dl)
 		return;
 	kmig_dpdk_thread_enter();
-	for (unsigned int q = 0; q < dl->nq; q++)
-		if (dl->port[q]) {
-			kmig_dpdk_port_close(dl->port[q]);
-			kmig_dpdk_eal_release();
-		}
+	drop_ports(dl);
 	pthread_mutex_destroy(&dl->lk);
 	free(dl);
 	l->priv = NULL;
