@@ -466,7 +466,10 @@ class Harness:
         for ns in reversed(self.netns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
         self.netns = []
-        shutil.rmtree(self.dir, ignore_errors=True) if not os.environ.get("KMIG_TEST_KEEP") else print("# kept", self.dir)
+        if os.environ.get("KMIG_TEST_KEEP"):
+            print("# kept %s (KMIG_TEST_KEEP)" % self.dir)  # its logs, for a look after a failure
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def stop_all(self):
         for p in reversed(self.procs):
