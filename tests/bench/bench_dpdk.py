@@ -264,7 +264,9 @@ def table(res):
                 line += "; copies/page kmig-tx %s pmd-tx %s pmd-rx %s kmig-rx %s" % (
                     cp.get("kmig_tx"), cp.get("pmd_tx"), cp.get("pmd_rx"), cp.get("kmig_rx"))
                 pt = med([x["pmd_tx_s_per_gib"] for x in rs])
-                line += "; PMD tx %.3f s/GiB = %.2f of the sender's CPU" % (pt, pt / c)
+                # wall time (TSC) in tx bursts: a PMD that waits in the kernel (af_packet) can
+                # spend more than the sender's CPU time there
+                line += "; in PMD tx bursts %.3f s/GiB = %.2fx the sender's CPU time" % (pt, pt / c)
                 if "-mf" in tr:
                     one = res[mode]["memif"]
                     line += "; %.2fx one memif channel's rate" % med(
