@@ -254,18 +254,25 @@ def m8_memif_postcopy(t, h, afp=False):
          json.dumps(info) + json.dumps(dpc))
 
 
-def m9_memif_postcopy_recover(t, h):
-    """postcopy over memif broken on purpose (migrate-pause on the destination), then
-    migrate-recover and migrate resume over memif again: completes, verified."""
+def m9_memif_postcopy_recover(t, h, afp=False):
+    """postcopy over memif (or af_packet on a veth pair) broken on purpose (migrate-pause on
+    the destination), then migrate-recover and migrate resume over the same kind of port
+    again: completes, verified."""
     sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
     from scenarios_postcopy import pc_pair, start_postcopy
-    src, dst, sdg, ddg = pc_pair(h, "m9", size="64M")
+    name = "af_packet" if afp else "memif"
+    if afp:
+        ns_a, ns_b, va, vb = h.veth("pra", 9000)
+        src, dst, sdg, ddg = pc_pair(h, "m9a", size="64M", src_ns=ns_a, dst_ns=ns_b)
+        su, du = "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb
+    else:
+        src, dst, sdg, ddg = pc_pair(h, "m9", size="64M")
+        su, du = memif_uris(h, "m9")
     src.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 8 * MiB})
-    su, du = memif_uris(h, "m9")
     go(src, dst, su, du, bandwidth=16 * MiB)
-    start_postcopy(t, "memif postcopy recovery", src, dst)
+    start_postcopy(t, "%s postcopy recovery" % name, src, dst)
     time.sleep(0.5)
-    label = "memif postcopy recovery"
+    label = "%s postcopy recovery" % name
     dst.cmd("migrate-pause")
     try:
         src.wait_status("postcopy-paused", 15)
@@ -275,8 +282,9 @@ def m9_memif_postcopy_recover(t, h):
         good, why = False, str(e)
     must(t, good, "%s: migrate-pause on the destination: both sides postcopy-paused" % label,
          why)
-    # the same device on a new socket (a second zero-copy client of a process would copy)
-    su2, du2 = memif_uris(h, "m9r", zero_copy=False)
+    # memif: the same device on a new socket (a second zero-copy client of a process would
+    # copy); af_packet: the same interfaces
+    su2, du2 = (su, du) if afp else memif_uris(h, "m9r", zero_copy=False)
     dst.cmd("migrate-recover", {"uri": du2})
     src.cmd("migrate", {"uri": su2, "resume": True})
     try:
@@ -284,7 +292,7 @@ def m9_memif_postcopy_recover(t, h):
         good, why = True, ""
     except Fail as e:
         good, why = False, str(e)
-    must(t, good, "%s: recovered over memif, postcopy-active again" % label, why)
+    must(t, good, "%s: recovered over %s, postcopy-active again" % (label, name), why)
     src.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 0})
     check_completed(t, "%s: completes" % label, src, dst, sdg, ddg, timeout=90)
 

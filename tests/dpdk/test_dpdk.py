@@ -46,6 +46,8 @@ SCENARIOS = [
     ("pcafp", "postcopy over af_packet (veth, MTU 9000)",
      lambda t, h: sd.m8_memif_postcopy(t, h, afp=True)),
     ("pcrecover", "postcopy recovery over memif", sd.m9_memif_postcopy_recover),
+    ("pcrecafp", "postcopy recovery over af_packet (veth, MTU 9000)",
+     lambda t, h: sd.m9_memif_postcopy_recover(t, h, afp=True)),
     ("multifd", "multifd over memif, a queue pair per channel", sd.m10_memif_multifd),
     ("cancel", "cancel", sf.f1_cancel),
     ("killed", "killed destination", sf.f2_killed),
