@@ -87,6 +87,12 @@ def s27_postcopy(t, h):
     t.ok(dq.get("status") == "postcopy-active" and "socket-address" in dq and
          extras_ok(set(dq) - {"status", "socket-address"}),
          "27 dst postcopy-active: status, socket-address (+ x-kmig-postcopy)", json.dumps(dq))
+    # the destination turns postcopy-active as it starts its workload, and runs once the
+    # workload said it started (QEMU too is postcopy-active before its run state changes)
+    try:
+        wait_until(lambda: dst.run_state() == "running", 10, what="the destination running")
+    except Fail:
+        pass
     rs, drs = src.run_state(), dst.run_state()
     t.ok(rs == "finish-migrate" and drs == "running",
          "27 query-status: source finish-migrate (stopped for good), destination running",

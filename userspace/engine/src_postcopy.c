@@ -346,6 +346,17 @@ static int pc_loop(struct kmig_src *s)
 			return -ECANCELED;
 		if (kmig_retpath_error(&s->rp, 0, s->err, sizeof(s->err)))
 			return -EREMOTEIO;
+		/*
+		 * VERIFIED before a closed return path: a destination that has
+		 * confirmed everything may close at once, and the reader records
+		 * the close right behind the answer it queued.
+		 */
+		if (end_sent && kmig_retpath_peek(&s->rp, KMIG_REC_VERIFIED)) {
+			kmig_retpath_wait(&s->rp, KMIG_REC_VERIFIED, 0, NULL, "verification", s->err,
+					  sizeof(s->err));
+			note_resumed(s);
+			return 0;
+		}
 		ret = kmig_retpath_closed(&s->rp);
 		if (ret)
 			return kmig_src_fail(s, ret, "the return path closed: %s", strerror(-ret));
@@ -385,12 +396,6 @@ static int pc_loop(struct kmig_src *s)
 			end_sent = true;
 			end_at = kmig_now_ms();
 			continue;
-		}
-		if (kmig_retpath_peek(&s->rp, KMIG_REC_VERIFIED)) {
-			kmig_retpath_wait(&s->rp, KMIG_REC_VERIFIED, 0, NULL, "verification", s->err,
-					  sizeof(s->err));
-			note_resumed(s);
-			return 0;
 		}
 		if (kmig_now_ms() - end_at > KMIG_SRC_ANSWER_TIMEOUT_MS)
 			return kmig_src_fail(s, -ETIMEDOUT, "the destination did not confirm the "
