@@ -151,12 +151,24 @@ drop:
 	p->st.tx_dropped++;
 }
 
+/*
+ * DPDK 22.11's memif tears a connection down from EAL's interrupt thread
+ * when its peer goes (memif_disconnect: link down and flags cleared first,
+ * then the rings unmapped), without waiting for bursts in progress on other
+ * threads.  A burst only while the link is up narrows that window to the
+ * burst itself; it does not close it (see docs/dpdk.md, Limits).
+ */
+static bool may_burst(struct kmig_dpdk_port *p)
+{
+	return !p->memif || kmig_dpdk_port_link_up(p);
+}
+
 unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
 {
 	unsigned int sent = 0, idle = 0;
 	uint64_t t0 = p->ntx ? rte_rdtsc() : 0;
 
-	while (sent < p->ntx && idle < 8) {
+	while (sent < p->ntx && idle < 8 && may_burst(p)) {
 		uint16_t k = rte_eth_tx_burst(p->id, p->q, p->txq + sent, (uint16_t)(p->ntx - sent));
 
 		sent += k;
@@ -193,7 +205,7 @@ unsigned int kmig_dpdk_port_rx(struct kmig_dpdk_port *p, struct rte_mbuf **pkts,
 	struct rte_mbuf *in[MAX_BURST];
 	unsigned int k, out = 0;
 
-	if (!__atomic_load_n(&p->dev->started, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&p->dev->started, __ATOMIC_ACQUIRE) || !may_burst(p))
 		return 0;
 	uint64_t t0 = rte_rdtsc();
 

@@ -431,6 +431,7 @@ static int port_new(struct kmig_dpdk_port **out, struct kmig_dpdk_dev *d, unsign
 	p->frame_max = d->frame_max;
 	p->vdev = d->vdev;
 	p->memif_zc = d->memif_zc;
+	p->memif = !strcmp(d->info.driver, "net_memif");
 	p->rx_pool = d->rx_pool[q];
 	/* header mbufs hold the whole frame only where frames are copied into one */
 	p->hdr_pool = pool("hdr", o->txd + 2 * o->burst + 512, p->info.linearize ? p->frame_max :

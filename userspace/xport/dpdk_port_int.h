@@ -60,6 +60,7 @@ struct kmig_dpdk_port {
 	unsigned int burst;
 	uint32_t frame_max;
 	bool vdev, memif_zc;
+	bool memif;		/* bursts only while the link is up (dpdk_frames.c) */
 	struct region reg[MAX_REGIONS];
 	unsigned int nreg, last_reg;
 	struct rte_mbuf *txq[MAX_BURST];
