@@ -226,20 +226,24 @@ def m7_memif_codecs(t, h):
              % (label, n, s.get("rtx"), s.get("tx_dropped")), json.dumps(info))
 
 
+def pc_dpdk_pair(h, tag, afp):
+    """A postcopy pair (pc_pair) and its URIs: memif, or af_packet on a veth pair (MTU 9000)
+    between two namespaces.  Returns (name, src, dst, sdg, ddg, src_uri, dst_uri)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from scenarios_postcopy import pc_pair
+    if afp:
+        ns_a, ns_b, va, vb = h.veth(tag[:3], 9000)
+        return ("af_packet",) + pc_pair(h, tag, size="64M", src_ns=ns_a, dst_ns=ns_b) + (
+            "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb)
+    return ("memif",) + pc_pair(h, tag, size="64M") + memif_uris(h, tag)
+
+
 def m8_memif_postcopy(t, h, afp=False):
     """postcopy over memif (or af_packet on a veth pair): precopy cannot converge at 16 MiB/s,
     migrate-start-postcopy; the destination's faults ask for pages on the dpdk channel's
     return path."""
-    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-    from scenarios_postcopy import pc_pair, start_postcopy
-    name = "af_packet" if afp else "memif"
-    if afp:
-        ns_a, ns_b, va, vb = h.veth("pca", 9000)
-        src, dst, sdg, ddg = pc_pair(h, "m8a", size="64M", src_ns=ns_a, dst_ns=ns_b)
-        su, du = "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb
-    else:
-        src, dst, sdg, ddg = pc_pair(h, "m8", size="64M")
-        su, du = memif_uris(h, "m8")
+    from scenarios_postcopy import start_postcopy
+    name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "m8a" if afp else "m8", afp)
     go(src, dst, su, du, bandwidth=16 * MiB)
     start_postcopy(t, "%s postcopy" % name, src, dst)
     label = "%s postcopy, dirtying ~10x the link" % name
@@ -258,16 +262,8 @@ def m9_memif_postcopy_recover(t, h, afp=False):
     """postcopy over memif (or af_packet on a veth pair) broken on purpose (migrate-pause on
     the destination), then migrate-recover and migrate resume over the same kind of port
     again: completes, verified."""
-    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-    from scenarios_postcopy import pc_pair, start_postcopy
-    name = "af_packet" if afp else "memif"
-    if afp:
-        ns_a, ns_b, va, vb = h.veth("pra", 9000)
-        src, dst, sdg, ddg = pc_pair(h, "m9a", size="64M", src_ns=ns_a, dst_ns=ns_b)
-        su, du = "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb
-    else:
-        src, dst, sdg, ddg = pc_pair(h, "m9", size="64M")
-        su, du = memif_uris(h, "m9")
+    from scenarios_postcopy import start_postcopy
+    name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "r9a" if afp else "m9", afp)
     src.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 8 * MiB})
     go(src, dst, su, du, bandwidth=16 * MiB)
     start_postcopy(t, "%s postcopy recovery" % name, src, dst)
