@@ -37,6 +37,7 @@ def run_suite(label, cmd, env, timeout, failures):
     """Returns (passed, failed, skipped).  A skipped test is neither: it is listed.
     Each failing line is also appended to failures, for the closing summary."""
     passed = failed = skipped = 0
+    why = 0         # kmigd's warnings after a failing line that go into the summary too
     try:
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=timeout)
@@ -53,9 +54,13 @@ def run_suite(label, cmd, env, timeout, failures):
             else:
                 failed += 1
                 failures.append(f"{label}: {line}")
+                why = 6
             print(f"{label}: {line}")
         elif line.startswith("#") and failed:
             print(f"{label}: {line}")
+            if why and ("kmigd: WARN" in line or "kmigd: ERR" in line or "ERROR:" in line):
+                failures[-1] += f"\n#     {line.lstrip('# ')[:300]}"
+                why -= 1
     if rc != 0 and failed == 0:
         failed += 1
         failures.append(f"{label}: not ok - suite exited {rc} without a failing test")

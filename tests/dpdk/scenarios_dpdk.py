@@ -35,6 +35,22 @@ def opened_info(agent):
     return kv(opened[-1]) if opened else {}
 
 
+def gate_parks(agent, timeout=5):
+    """How often the agent's gate parked EAL's interrupt thread, from the line its memif
+    device logs when it closes (waits for it up to @timeout s); -1 without one."""
+    pat = re.compile(r"interrupt thread parked (\d+) times so far, (\d+) bursts waited")
+    found = []
+
+    def seen():
+        found[:] = pat.findall(agent.text())
+        return bool(found)
+    try:
+        wait_until(seen, timeout, what="the memif device's closing line")
+    except Fail:
+        return -1
+    return int(found[-1][0])
+
+
 def memif_uris(h, tag, src_extra="", dst_extra="", zero_copy=True):
     """The recommended memif pair: the source serves (it copies pages into the ring), the
     destination is the zero-copy client (it reads them where the source put them)."""
@@ -81,6 +97,10 @@ def m1_memif(t, h):
     t.ok(do.get("driver") == "net_memif" and d.get("copies_pmd_rx") == "0",
          "%s: the destination received in place (memif zero-copy, PMD copies on receive %s)"
          % (label, d.get("copies_pmd_rx")), "%s\n%s" % (do, d))
+    # memif's teardown on EAL's interrupt thread is kept off the bursts (dpdk_gate.c)
+    sp, dp = gate_parks(src), gate_parks(dst)
+    t.ok(sp > 0 and dp > 0, "%s: bursts ran with EAL's interrupt thread parked (source %d "
+         "parks, destination %d)" % (label, sp, dp), src.text()[-800:] + dst.text()[-800:])
 
 
 def m2_memif_lossy(t, h):
@@ -163,7 +183,7 @@ def m5_af_xdp(t, h):
     """af_xdp on a veth (native XDP, copy sockets): where it loads."""
     ns_a, ns_b, va, vb = h.veth("x", 3000)
     src, dst, sdg, ddg = start_pair(h, "m5", "64M", src_ns=ns_a, dst_ns=ns_b, idle=True)
-    args = "start_queue=0,queue_count=1,force_copy=1"
+    args = XDP_ARGS
     r = dst.request("migrate-incoming", {"uri": "dpdk:vdev=net_af_xdp0,iface=%s,%s" % (vb, args)})
     if "error" in r:
         t.skip("af_xdp on veth", "the af_xdp port did not come up here: %s"
@@ -226,24 +246,30 @@ def m7_memif_codecs(t, h):
              % (label, n, s.get("rtx"), s.get("tx_dropped")), json.dumps(info))
 
 
-def pc_dpdk_pair(h, tag, afp):
-    """A postcopy pair (pc_pair) and its URIs: memif, or af_packet on a veth pair (MTU 9000)
-    between two namespaces.  Returns (name, src, dst, sdg, ddg, src_uri, dst_uri)."""
+XDP_ARGS = "start_queue=0,queue_count=1,force_copy=1"
+
+
+def pc_dpdk_pair(h, tag, kind):
+    """A postcopy pair (pc_pair) and its URIs over @kind: memif; af_packet on a veth pair
+    (MTU 9000) between two namespaces; or af_xdp on one (MTU 3000, 1514-byte frames).
+    Returns (name, src, dst, sdg, ddg, src_uri, dst_uri)."""
     sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
     from scenarios_postcopy import pc_pair
-    if afp:
-        ns_a, ns_b, va, vb = h.veth(tag[:3], 9000)
-        return ("af_packet",) + pc_pair(h, tag, size="64M", src_ns=ns_a, dst_ns=ns_b) + (
-            "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb)
-    return ("memif",) + pc_pair(h, tag, size="64M") + memif_uris(h, tag)
+    if kind == "memif":
+        return ("memif",) + pc_pair(h, tag, size="64M") + memif_uris(h, tag)
+    ns_a, ns_b, va, vb = h.veth(tag[:3], 9000 if kind == "af_packet" else 3000)
+    uri = ("dpdk:iface=%s" if kind == "af_packet" else
+           "dpdk:vdev=net_af_xdp0,iface=%s," + XDP_ARGS)
+    return (kind,) + pc_pair(h, tag, size="64M", src_ns=ns_a, dst_ns=ns_b) + (
+        uri % va, uri % vb)
 
 
-def m8_memif_postcopy(t, h, afp=False):
-    """postcopy over memif (or af_packet on a veth pair): precopy cannot converge at 16 MiB/s,
-    migrate-start-postcopy; the destination's faults ask for pages on the dpdk channel's
-    return path."""
+def m8_memif_postcopy(t, h, kind="memif"):
+    """postcopy over memif (or af_packet or af_xdp on a veth pair): precopy cannot converge
+    at 16 MiB/s, migrate-start-postcopy; the destination's faults ask for pages on the dpdk
+    channel's return path."""
     from scenarios_postcopy import start_postcopy
-    name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "m8a" if afp else "m8", afp)
+    name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "m8" + kind[3:4], kind)
     go(src, dst, su, du, bandwidth=16 * MiB)
     start_postcopy(t, "%s postcopy" % name, src, dst)
     label = "%s postcopy, dirtying ~10x the link" % name
@@ -258,12 +284,12 @@ def m8_memif_postcopy(t, h, afp=False):
          json.dumps(info) + json.dumps(dpc))
 
 
-def m9_memif_postcopy_recover(t, h, afp=False):
-    """postcopy over memif (or af_packet on a veth pair) broken on purpose (migrate-pause on
-    the destination), then migrate-recover and migrate resume over the same kind of port
-    again: completes, verified."""
+def m9_memif_postcopy_recover(t, h, kind="memif"):
+    """postcopy over memif (or af_packet or af_xdp on a veth pair) broken on purpose
+    (migrate-pause on the destination), then migrate-recover and migrate resume over the
+    same kind of port again: completes, verified."""
     from scenarios_postcopy import start_postcopy
-    name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "r9a" if afp else "m9", afp)
+    name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "r9" + kind[3:4], kind)
     src.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 8 * MiB})
     go(src, dst, su, du, bandwidth=16 * MiB)
     start_postcopy(t, "%s postcopy recovery" % name, src, dst)
@@ -279,8 +305,8 @@ def m9_memif_postcopy_recover(t, h, afp=False):
     must(t, good, "%s: migrate-pause on the destination: both sides postcopy-paused" % label,
          why)
     # memif: the same device on a new socket (a second zero-copy client of a process would
-    # copy); af_packet: the same interfaces
-    su2, du2 = (su, du) if afp else memif_uris(h, "m9r", zero_copy=False)
+    # copy); af_packet and af_xdp: the same interfaces
+    su2, du2 = memif_uris(h, "m9r", zero_copy=False) if kind == "memif" else (su, du)
     dst.cmd("migrate-recover", {"uri": du2})
     src.cmd("migrate", {"uri": su2, "resume": True})
     try:

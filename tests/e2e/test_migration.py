@@ -530,8 +530,9 @@ def run_in(t, h, label, fn, san):
     except Fail as e:
         t.ok(False, "%s: %s" % (label, e))
         t.diag(h.logs())
-    except Exception:           # noqa: BLE001 - a bug in the test or a dead QMP socket
-        t.ok(False, "%s: unexpected exception" % label)
+    except Exception as e:      # noqa: BLE001 - a bug in the test or a dead QMP socket
+        # the failing line names it: a CI excerpt may hold only the summary's lines
+        t.ok(False, "%s: unexpected exception %s" % (label, repr(e)[:300]))
         t.diag(format_exc())
         t.diag(h.logs())
     finally:

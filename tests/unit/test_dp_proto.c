@@ -537,6 +537,29 @@ static void test_reset_reason(void **state)
 	close_pair(&p);
 }
 
+/* closing waits for the peer's RST (on memif): it is seen before and after this end closed */
+static void test_reset_seen_both_ways(void **state)
+{
+	struct pair p;
+
+	(void)state;
+	open_pair(&p, 8920, 8920);
+	assert_false(p.a.c.rst_in);
+	/* a closes first: b hears it while open */
+	kmig_dp_reset(&p.a.c, -ECONNABORTED, "the channel was closed");
+	pump_out(&p.a, 8);
+	pump_in(&p.ab, &p.b);
+	assert_true(p.b.c.rst_in);
+	assert_false(p.a.c.rst_in);
+	/* b closes in turn: a, already closed, still takes its RST as the end */
+	kmig_dp_reset(&p.b.c, -ECONNABORTED, "the channel was closed");
+	pump_out(&p.b, 8);
+	pump_in(&p.ba, &p.a);
+	assert_true(p.a.c.rst_in);
+	assert_int_equal(p.a.c.err_no, -ECONNABORTED);	/* its own reason stays */
+	close_pair(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_silent_peer),
 		cmocka_unit_test(test_reset_reason),
+		cmocka_unit_test(test_reset_seen_both_ways),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

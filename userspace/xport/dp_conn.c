@@ -131,6 +131,7 @@ static void take_reset(struct kmig_dp_conn *c, const struct kmig_dp_hdr *h, cons
 	for (uint32_t i = 0; i < n; i++)
 		why[i] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
 	why[n] = 0;
+	c->rst_in = true;
 	kmig_dp_fail(c, -ECONNRESET, "the peer ended the connection: %s", n ? why : "no reason");
 }
 
@@ -145,8 +146,11 @@ int kmig_dp_on_frame(struct kmig_dp_conn *c, const struct kmig_dp_hdr *h,
 {
 	struct kmig_dp_syn syn;
 
-	if (c->state == KMIG_DP_CLOSED)
+	if (c->state == KMIG_DP_CLOSED) {
+		if (h->type == KMIG_DP_RST && c->my_id && h->conn == c->my_id)
+			c->rst_in = true;	/* the peer's end too: closing may finish */
 		return drop(c, KMIG_DP_DROP_CONN);
+	}
 	if (h->type == KMIG_DP_SYN) {
 		/* our SYNACK was lost: the source asks again */
 		if (h->conn || kmig_dp_parse_syn(h, payload, &syn) || syn.conn != c->peer_id ||

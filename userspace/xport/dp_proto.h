@@ -202,6 +202,7 @@ struct kmig_dp_conn {
 	bool fin_queued, fin_framed;
 	bool syn_owed;			/* destination: answer a SYN (again) */
 	bool rst_owed;
+	bool rst_in;			/* the peer's RST came, before or after this end closed */
 	char rst_reason[KMIG_DP_REASON_MAX];
 	uint64_t syn_sent_us, syn_every_us, opened_us;
 	int64_t srtt_us, rttvar_us, rto_us;

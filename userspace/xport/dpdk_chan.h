@@ -23,6 +23,7 @@
 #define TX_SLOTS       8192u
 #define QUEUE_MAX      (2u << 20)	/* bytes taken but not yet framed */
 #define LINGER_US      2000000		/* close waits this long for the last bytes to arrive */
+#define RST_LINGER_US  200000		/* and on memif this long for the peer's RST (xport_dpdk.c) */
 #define HK_EVERY_NS    1000000
 #define MAX_REGIONS    64
 

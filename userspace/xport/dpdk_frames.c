@@ -17,6 +17,7 @@
 #include <rte_mbuf.h>
 #include <rte_memory.h>
 
+#include "dpdk_gate.h"
 #include "dpdk_port_int.h"
 #include "log.h"
 
@@ -152,15 +153,27 @@ drop:
 }
 
 /*
- * DPDK 22.11's memif tears a connection down from EAL's interrupt thread
- * when its peer goes (memif_disconnect: link down and flags cleared first,
- * then the rings unmapped), without waiting for bursts in progress on other
- * threads.  A burst only while the link is up narrows that window to the
- * burst itself; it does not close it (see docs/dpdk.md, Limits).
+ * A burst on memif goes through the gate (dpdk_gate.h), which keeps EAL's
+ * interrupt thread, where memif unmaps its rings when the peer goes, parked
+ * meanwhile; and only while the link is up (a dead link has nothing to
+ * give).  A send waits for the gate a little (the thread is out for about
+ * OUT_US); a receive just comes back later.
  */
-static bool may_burst(struct kmig_dpdk_port *p)
+#define GATE_WAIT_US 2000
+
+static bool burst_begin(struct kmig_dpdk_port *p, bool send)
 {
-	return !p->memif || kmig_dpdk_port_link_up(p);
+	if (!p->memif)
+		return true;
+	if (!kmig_dpdk_port_link_up(p))
+		return false;
+	return send ? kmig_dpdk_gate_wait(GATE_WAIT_US) : kmig_dpdk_gate_enter();
+}
+
+static void burst_end(struct kmig_dpdk_port *p)
+{
+	if (p->memif)
+		kmig_dpdk_gate_leave();
 }
 
 unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
@@ -168,9 +181,10 @@ unsigned int kmig_dpdk_port_flush(struct kmig_dpdk_port *p)
 	unsigned int sent = 0, idle = 0;
 	uint64_t t0 = p->ntx ? rte_rdtsc() : 0;
 
-	while (sent < p->ntx && idle < 8 && may_burst(p)) {
+	while (sent < p->ntx && idle < 8 && burst_begin(p, true)) {
 		uint16_t k = rte_eth_tx_burst(p->id, p->q, p->txq + sent, (uint16_t)(p->ntx - sent));
 
+		burst_end(p);
 		sent += k;
 		idle = k ? 0 : idle + 1;
 	}
@@ -205,11 +219,12 @@ unsigned int kmig_dpdk_port_rx(struct kmig_dpdk_port *p, struct rte_mbuf **pkts,
 	struct rte_mbuf *in[MAX_BURST];
 	unsigned int k, out = 0;
 
-	if (!__atomic_load_n(&p->dev->started, __ATOMIC_ACQUIRE) || !may_burst(p))
+	if (!__atomic_load_n(&p->dev->started, __ATOMIC_ACQUIRE) || !burst_begin(p, false))
 		return 0;
 	uint64_t t0 = rte_rdtsc();
 
 	k = rte_eth_rx_burst(p->id, p->q, p->loss | p->dup | p->reorder ? in : pkts, (uint16_t)n);
+	burst_end(p);
 	p->st.rx_cycles += rte_rdtsc() - t0;
 	p->st.rx_frames += k;
 	if (!(p->loss | p->dup | p->reorder))

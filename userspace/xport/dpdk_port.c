@@ -32,6 +32,7 @@
 #include <rte_mbuf.h>
 #include <rte_memory.h>
 
+#include "dpdk_gate.h"
 #include "dpdk_port_int.h"
 #include "log.h"
 
@@ -302,10 +303,20 @@ static int dev_open(struct kmig_dpdk_dev **out, const struct kmig_dpdk_opts *o, 
 		free(p);
 		return -EBUSY;
 	}
+	if (!strncmp(o->dev_name, "net_memif", 9)) {
+		if (kmig_dpdk_gate_arm()) {
+			snprintf(err, n, "dpdk: cannot set an EAL alarm for %s", p->name);
+			free(p);
+			return -ENOMEM;
+		}
+		p->gated = true;
+	}
 	ret = rte_dev_probe(devargs);
 	if (ret) {
 		snprintf(err, n, "dpdk: cannot create device '%s': %s (see kmigd's log for the "
 			 "driver's words)", devargs, rte_strerror(-ret));
+		if (p->gated)
+			kmig_dpdk_gate_disarm();
 		free(p);
 		return ret < 0 ? ret : -EINVAL;
 	}
@@ -518,6 +529,7 @@ static bool link_up(uint16_t id)
 /* starts the device of a port (devs_lk held) */
 static int dev_start(struct kmig_dpdk_dev *p, char *err, size_t n)
 {
+	bool again = p->started;
 	int ret;
 
 	if (p->started && !p->memif_client)
@@ -539,14 +551,20 @@ static int dev_start(struct kmig_dpdk_dev *p, char *err, size_t n)
 		if (mono_ms() - p->started_ms < 300)
 			return -EAGAIN;
 		__atomic_store_n(&p->started, false, __ATOMIC_RELEASE);
-		rte_eth_dev_stop(p->id);
 	}
+	/* memif's stop and start must not meet its own work on EAL's interrupt thread */
+	if (p->gated)
+		kmig_dpdk_gate_hold();
+	if (again)
+		rte_eth_dev_stop(p->id);
 	/* each try of a memif client whose server is not up yet would log an error */
 	if (p->memif_client)
 		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_CRIT);
 	ret = rte_eth_dev_start(p->id);
 	if (p->memif_client)
 		rte_log_set_level_pattern("pmd.net.memif", RTE_LOG_WARNING);
+	if (p->gated)
+		kmig_dpdk_gate_release();
 	if (!ret) {
 		__atomic_store_n(&p->started, true, __ATOMIC_RELEASE);
 		p->started_ms = mono_ms();
@@ -634,6 +652,8 @@ static void dev_close(struct kmig_dpdk_dev *p)
 			*pp = p->next;
 			break;
 		}
+	if (p->gated)
+		kmig_dpdk_gate_hold();
 	if (p->started)
 		rte_eth_dev_stop(p->id);
 	if (p->probed) {
@@ -646,6 +666,15 @@ static void dev_close(struct kmig_dpdk_dev *p)
 			rte_dev_remove(di.device);
 		else
 			rte_eal_hotplug_remove("vdev", p->name);
+	}
+	if (p->gated) {
+		unsigned long parks, away;
+
+		kmig_dpdk_gate_release();
+		kmig_dpdk_gate_disarm();
+		kmig_dpdk_gate_counts(&parks, &away);
+		kmig_log(KMIG_LOG_DEBUG, "dpdk", "%s closed; EAL's interrupt thread parked %lu "
+			 "times so far, %lu bursts waited for it", p->name, parks, away);
 	}
 	if (p->memif_renamed)
 		unlink(p->memif_sock);

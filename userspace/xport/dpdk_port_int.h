@@ -39,6 +39,7 @@ struct kmig_dpdk_dev {
 	struct rte_ether_addr mac;
 	uint32_t frame_max;
 	bool vdev, memif_client, memif_zc;
+	bool gated;			/* memif: its calls and bursts go through dpdk_gate.h */
 	char memif_sock[256], memif_tmp[300];
 	struct rte_mempool *rx_pool[KMIG_DPDK_MAX_QUEUES];
 	/* under the devices' lock */
@@ -60,7 +61,7 @@ struct kmig_dpdk_port {
 	unsigned int burst;
 	uint32_t frame_max;
 	bool vdev, memif_zc;
-	bool memif;		/* bursts only while the link is up (dpdk_frames.c) */
+	bool memif;		/* bursts through the gate, while the link is up (dpdk_frames.c) */
 	struct region reg[MAX_REGIONS];
 	unsigned int nreg, last_reg;
 	struct rte_mbuf *txq[MAX_BURST];

@@ -493,6 +493,24 @@ static int dpdk_register_mem(struct kmig_chan *c, void *base, size_t len, char *
 	return ret;
 }
 
+/*
+ * A memif ring lives only as long as the connection: a RST still in it when
+ * this end closes its port is gone with it, and the peer would only see the
+ * link go down.  So on memif, closing waits (lk held) until the peer
+ * answers with its own RST or its port goes, at most RST_LINGER_US.
+ */
+static void rst_linger(struct dchan *ch, unsigned int *spins)
+{
+	uint64_t end = kmig_dchan_now_us() + RST_LINGER_US;
+
+	if (strcmp(kmig_dpdk_port_info(ch->port)->driver, "net_memif"))
+		return;
+	while (!ch->dp.rst_in && kmig_dpdk_port_link_up(ch->port) && kmig_dchan_now_us() < end)
+		if (!kmig_dchan_progress(ch))
+			ch->sleeps += kmig_dchan_wait(&ch->lk, spins);
+	kmig_log(KMIG_LOG_INFO, "dpdk", "XXX linger %llu us rst_in=%d up=%d", (unsigned long long)(kmig_dchan_now_us() + RST_LINGER_US - end), ch->dp.rst_in, kmig_dpdk_port_link_up(ch->port));
+}
+
 /* the channel's counters, one key=value line (the e2e tests read it) */
 static int dpdk_close(struct kmig_chan *c)
 {
@@ -516,6 +534,7 @@ static int dpdk_close(struct kmig_chan *c)
 	ch->reset_done = true;
 	kmig_dp_reset(&ch->dp, -ECONNABORTED, "the channel was closed");
 	kmig_dchan_progress(ch);
+	rst_linger(ch, &spins);
 	pthread_mutex_unlock(&ch->lk);
 	kmig_dchan_log_stats(ch);
 	kmig_dchan_free(ch);

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dpdk_gate.c: the gate between EAL's interrupt thread and memif's data
+ * path (dpdk_gate.h).  DPDK 22.11's memif, when its peer goes, unmaps the
+ * rings from EAL's interrupt thread (memif_disconnect) without waiting for
+ * bursts that other threads run on them; a thread inside a burst then reads
+ * unmapped memory.  The interrupt thread runs every callback in turn, so a
+ * callback of ours that does not return keeps memif's away: an EAL alarm
+ * parks the thread in park() while a memif device is open.  Bursts run
+ * only while it is parked.  When the park ends, the gate closes, the bursts
+ * inside finish, and the thread goes back to its events for a moment (the
+ * next alarm is OUT_US away): memif's messages and a peer's departure are
+ * handled then, with no burst running.  The thread is parked only when
+ * somebody wants in: a burst was turned away (its link is up) or bursts came
+ * during the last park (then for BUSY_NS, so that they rarely wait), or a
+ * device call holds the gate (then until it is done).  Otherwise the alarm
+ * just looks again every IDLE_US, and memif's handshake, a few messages each
+ * way, runs at its own pace.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include <rte_alarm.h>
+#include <rte_lcore.h>
+#include <rte_pause.h>
+
+#include "dpdk_gate.h"
+#include "log.h"
+
+#define BUSY_NS  20000000L	/* a park while bursts come: 20 ms */
+#define IDLE_US  1000		/* how often an idle gate looks whether it is wanted */
+#define OUT_US   100		/* the interrupt thread's own time between parks */
+
+static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv;
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+static unsigned int users;		/* memif devices open (under lk) */
+static bool scheduled;			/* an alarm is set, or park() runs (under lk) */
+
+static atomic_bool shut = true;		/* no burst may start: the thread is not parked */
+/* bursts and device calls in progress, a count per thread (lcore id), on lines of their own */
+static struct slot {
+	atomic_uint n;
+} __attribute__((aligned(64))) inside[RTE_MAX_LCORE + 1];	/* the last: threads without one */
+static atomic_uint holding;		/* device calls among them, or waiting to be */
+static atomic_bool used;		/* a burst started during this park */
+static atomic_bool want;		/* one was turned away */
+static atomic_ulong parks, turned_away;	/* for the log */
+
+static void cv_init(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static struct timespec after(long ns)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += ns;
+	t.tv_sec += t.tv_nsec / 1000000000L;
+	t.tv_nsec %= 1000000000L;
+	return t;
+}
+
+/* EAL's interrupt thread, from an alarm: parks while wanted, then lets it go a moment */
+static void park(void *arg)
+{
+	unsigned int next = IDLE_US;
+
+	(void)arg;
+	pthread_mutex_lock(&lk);
+	if (users && (atomic_exchange(&want, false) || atomic_load(&used) ||
+		      atomic_load(&holding))) {
+		struct timespec until = after(BUSY_NS);
+
+		atomic_store(&used, false);
+		atomic_store(&shut, false);
+		atomic_fetch_add_explicit(&parks, 1, memory_order_relaxed);
+		/* a device call's end wakes it: with no bursts meanwhile, the park is over */
+		while (users && pthread_cond_timedwait(&cv, &lk, &until) != ETIMEDOUT &&
+		       (atomic_load(&holding) || atomic_load(&used)))
+			;
+		/* seq_cst with enter(): a burst either sees the gate shut or is counted */
+		atomic_store(&shut, true);
+		pthread_mutex_unlock(&lk);
+		for (unsigned int i = 0; i <= RTE_MAX_LCORE; i++)
+			while (atomic_load(&inside[i].n))
+				rte_pause();
+		pthread_mutex_lock(&lk);
+		next = OUT_US;
+	}
+	scheduled = users && !rte_eal_alarm_set(next, park, NULL);
+	if (users && !scheduled)
+		kmig_log(KMIG_LOG_ERR, "dpdk", "cannot set the alarm that parks EAL's interrupt "
+			 "thread: memif bursts stay shut out");
+	pthread_mutex_unlock(&lk);
+}
+
+int kmig_dpdk_gate_arm(void)
+{
+	int ret = 0;
+
+	pthread_once(&cv_once, cv_init);
+	pthread_mutex_lock(&lk);
+	users++;
+	if (!scheduled) {
+		if (rte_eal_alarm_set(1, park, NULL)) {
+			users--;
+			ret = -ENOMEM;
+		} else {
+			scheduled = true;
+		}
+	}
+	pthread_mutex_unlock(&lk);
+	return ret;
+}
+
+void kmig_dpdk_gate_disarm(void)
+{
+	unsigned int left;
+
+	pthread_mutex_lock(&lk);
+	if (users && !--users)
+		pthread_cond_broadcast(&cv);
+	left = users;
+	pthread_mutex_unlock(&lk);
+	if (left)
+		return;
+	/* removes a pending alarm, or waits for park() to return (it sees no users) */
+	rte_eal_alarm_cancel(park, NULL);
+	pthread_mutex_lock(&lk);
+	if (!users)
+		scheduled = false;
+	pthread_mutex_unlock(&lk);
+}
+
+static atomic_uint *mine(void)
+{
+	unsigned int id = rte_lcore_id();
+
+	return &inside[id < RTE_MAX_LCORE ? id : RTE_MAX_LCORE].n;
+}
+
+bool kmig_dpdk_gate_enter(void)
+{
+	atomic_uint *n = mine();
+
+	atomic_fetch_add(n, 1);
+	if (!atomic_load(&shut)) {
+		if (!atomic_load_explicit(&used, memory_order_relaxed))
+			atomic_store_explicit(&used, true, memory_order_relaxed);
+		return true;
+	}
+	atomic_fetch_sub(n, 1);
+	atomic_fetch_add_explicit(&turned_away, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&want, memory_order_relaxed))
+		atomic_store(&want, true);
+	return false;
+}
+
+void kmig_dpdk_gate_leave(void)
+{
+	atomic_fetch_sub_explicit(mine(), 1, memory_order_release);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+bool kmig_dpdk_gate_wait(unsigned int us)
+{
+	uint64_t end = 0;
+
+	while (!kmig_dpdk_gate_enter()) {
+		uint64_t t = now_ns();
+
+		if (!end)
+			end = t + us * 1000ull;
+		else if (t >= end)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+void kmig_dpdk_gate_hold(void)
+{
+	struct timespec ts = { 0, 50000 };
+	atomic_uint *n = mine();
+
+	atomic_fetch_add(&holding, 1);
+	for (;;) {
+		atomic_fetch_add(n, 1);
+		if (!atomic_load(&shut))
+			return;
+		atomic_fetch_sub(n, 1);
+		nanosleep(&ts, NULL);
+	}
+}
+
+void kmig_dpdk_gate_release(void)
+{
+	kmig_dpdk_gate_leave();
+	atomic_fetch_sub(&holding, 1);
+	pthread_mutex_lock(&lk);
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&lk);
+}
+
+void kmig_dpdk_gate_counts(unsigned long *nparks, unsigned long *nturned)
+{
+	*nparks = atomic_load(&parks);
+	*nturned = atomic_load(&turned_away);
+}
