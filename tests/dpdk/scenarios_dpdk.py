@@ -183,7 +183,7 @@ def m5_af_xdp(t, h):
     """af_xdp on a veth (native XDP, copy sockets): where it loads."""
     ns_a, ns_b, va, vb = h.veth("x", 3000)
     src, dst, sdg, ddg = start_pair(h, "m5", "64M", src_ns=ns_a, dst_ns=ns_b, idle=True)
-    args = XDP_ARGS
+    args = "start_queue=0,queue_count=1,force_copy=1"
     r = dst.request("migrate-incoming", {"uri": "dpdk:vdev=net_af_xdp0,iface=%s,%s" % (vb, args)})
     if "error" in r:
         t.skip("af_xdp on veth", "the af_xdp port did not come up here: %s"
@@ -246,28 +246,23 @@ def m7_memif_codecs(t, h):
              % (label, n, s.get("rtx"), s.get("tx_dropped")), json.dumps(info))
 
 
-XDP_ARGS = "start_queue=0,queue_count=1,force_copy=1"
-
-
 def pc_dpdk_pair(h, tag, kind):
-    """A postcopy pair (pc_pair) and its URIs over @kind: memif; af_packet on a veth pair
-    (MTU 9000) between two namespaces; or af_xdp on one (MTU 3000, 1514-byte frames).
-    Returns (name, src, dst, sdg, ddg, src_uri, dst_uri)."""
+    """A postcopy pair (pc_pair) and its URIs over @kind: memif, or af_packet on a veth pair
+    (MTU 9000) between two namespaces.  Returns (name, src, dst, sdg, ddg, src_uri,
+    dst_uri)."""
     sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
     from scenarios_postcopy import pc_pair
     if kind == "memif":
         return ("memif",) + pc_pair(h, tag, size="64M") + memif_uris(h, tag)
-    ns_a, ns_b, va, vb = h.veth(tag[:3], 9000 if kind == "af_packet" else 3000)
-    uri = ("dpdk:iface=%s" if kind == "af_packet" else
-           "dpdk:vdev=net_af_xdp0,iface=%s," + XDP_ARGS)
+    ns_a, ns_b, va, vb = h.veth(tag[:3], 9000)
     return (kind,) + pc_pair(h, tag, size="64M", src_ns=ns_a, dst_ns=ns_b) + (
-        uri % va, uri % vb)
+        "dpdk:iface=%s" % va, "dpdk:iface=%s" % vb)
 
 
 def m8_memif_postcopy(t, h, kind="memif"):
-    """postcopy over memif (or af_packet or af_xdp on a veth pair): precopy cannot converge
-    at 16 MiB/s, migrate-start-postcopy; the destination's faults ask for pages on the dpdk
-    channel's return path."""
+    """postcopy over memif (or af_packet on a veth pair): precopy cannot converge at 16 MiB/s,
+    migrate-start-postcopy; the destination's faults ask for pages on the dpdk channel's
+    return path."""
     from scenarios_postcopy import start_postcopy
     name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "m8" + kind[3:4], kind)
     go(src, dst, su, du, bandwidth=16 * MiB)
@@ -285,9 +280,9 @@ def m8_memif_postcopy(t, h, kind="memif"):
 
 
 def m9_memif_postcopy_recover(t, h, kind="memif"):
-    """postcopy over memif (or af_packet or af_xdp on a veth pair) broken on purpose
-    (migrate-pause on the destination), then migrate-recover and migrate resume over the
-    same kind of port again: completes, verified."""
+    """postcopy over memif (or af_packet on a veth pair) broken on purpose (migrate-pause on
+    the destination), then migrate-recover and migrate resume over the same kind of port
+    again: completes, verified."""
     from scenarios_postcopy import start_postcopy
     name, src, dst, sdg, ddg, su, du = pc_dpdk_pair(h, "r9" + kind[3:4], kind)
     src.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 8 * MiB})
@@ -305,7 +300,7 @@ def m9_memif_postcopy_recover(t, h, kind="memif"):
     must(t, good, "%s: migrate-pause on the destination: both sides postcopy-paused" % label,
          why)
     # memif: the same device on a new socket (a second zero-copy client of a process would
-    # copy); af_packet and af_xdp: the same interfaces
+    # copy); af_packet: the same interfaces
     su2, du2 = memif_uris(h, "m9r", zero_copy=False) if kind == "memif" else (su, du)
     dst.cmd("migrate-recover", {"uri": du2})
     src.cmd("migrate", {"uri": su2, "resume": True})
