@@ -16,7 +16,8 @@ $(BUILD)/obj/userspace/xport/dp_hash_avx2.o: CFLAGS += -mavx2
 
 ifeq ($(KMIG_DPDK),1)
 DPDK_GLUE := userspace/xport/xport_dpdk.c userspace/xport/dpdk_chan.c userspace/xport/dpdk_eal.c \
-	userspace/xport/dpdk_port.c userspace/xport/dpdk_frames.c userspace/xport/dpdk_gate.c
+	userspace/xport/dpdk_port.c userspace/xport/dpdk_devargs.c userspace/xport/dpdk_frames.c \
+	userspace/xport/dpdk_gate.c
 XPORT_SRC += $(DPDK_GLUE)
 # DPDK's headers are not -Wextra -Wshadow clean: take them as system headers
 DPDK_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk)) \

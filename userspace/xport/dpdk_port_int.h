@@ -73,4 +73,10 @@ struct kmig_dpdk_port {
 	unsigned int held_for[INJ_HOLD], nheld;
 };
 
+/* dpdk_devargs.c: the number after @key (",rsize=") in @devargs, or 0; whether it reads @val */
+unsigned long kmig_devarg_num(const char *devargs, const char *key);
+bool kmig_devarg_is(const char *devargs, const char *key, const char *val);
+/* memif's arguments in @d (@cap bytes) rewritten kmig's way for @p; 0 or -errno with @err */
+int kmig_memif_args(struct kmig_dpdk_dev *p, char *d, size_t cap, char *err, size_t n);
+
 #endif

@@ -508,7 +508,6 @@ static void rst_linger(struct dchan *ch, unsigned int *spins)
 	while (!ch->dp.rst_in && kmig_dpdk_port_link_up(ch->port) && kmig_dchan_now_us() < end)
 		if (!kmig_dchan_progress(ch))
 			ch->sleeps += kmig_dchan_wait(&ch->lk, spins);
-	kmig_log(KMIG_LOG_INFO, "dpdk", "XXX linger %llu us rst_in=%d up=%d", (unsigned long long)(kmig_dchan_now_us() + RST_LINGER_US - end), ch->dp.rst_in, kmig_dpdk_port_link_up(ch->port));
 }
 
 /* the channel's counters, one key=value line (the e2e tests read it) */
