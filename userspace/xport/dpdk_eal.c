@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "dpdk_eal.h"
+#include "dpdk_gate.h"
 #include "log.h"
 
 #define MAX_ARGS 64
@@ -205,9 +206,16 @@ static void *eal_main(void *arg)
 		pthread_cond_wait(&eal.cond, &eal.lock);
 	pthread_mutex_unlock(&eal.lock);
 	if (ret >= 0) {
-		/* under an open port cleaning up could pull memory from under it */
-		if (!eal.holds)
+		/*
+		 * Under an open port cleaning up could pull memory from under it, and
+		 * with the interrupt thread loose a late wake-up of it would read
+		 * memory the cleanup unmapped (dpdk_gate.h).
+		 */
+		if (!eal.holds && kmig_dpdk_gate_park_for_good())
 			rte_eal_cleanup();
+		else if (!eal.holds)
+			kmig_log(KMIG_LOG_WARN, "dpdk", "EAL's interrupt thread could not be parked: "
+				 "EAL is left as it is at exit");
 		remove_dir(eal.dir);
 	}
 	return NULL;

@@ -49,6 +49,7 @@ static atomic_uint holding;		/* device calls among them, or waiting to be */
 static atomic_bool used;		/* a burst started during this park */
 static atomic_bool want;		/* one was turned away */
 static atomic_ulong parks, turned_away;	/* for the log */
+static bool parked_for_good;		/* under lk */
 
 static void cv_init(void)
 {
@@ -102,6 +103,8 @@ static void park(void *arg)
 	if (users && !scheduled)
 		kmig_log(KMIG_LOG_ERR, "dpdk", "cannot set the alarm that parks EAL's interrupt "
 			 "thread: memif bursts stay shut out");
+	if (!scheduled)
+		pthread_cond_broadcast(&cv);	/* disarm() waits for this */
 	pthread_mutex_unlock(&lk);
 }
 
@@ -124,23 +127,34 @@ int kmig_dpdk_gate_arm(void)
 	return ret;
 }
 
+/*
+ * The last device gone: park() is let run once more, sees no users and sets
+ * no alarm.  Cancelling the alarm instead would leave EAL's timer armed, and
+ * its firing later wakes the interrupt thread, which then walks its sources;
+ * after EAL's cleanup at exit one of them (a memif listener that 22.11
+ * never unregisters) lies in unmapped memory: a SEGV on the way out.
+ */
 void kmig_dpdk_gate_disarm(void)
 {
-	unsigned int left;
+	struct timespec until = after(1000000000L);
+	bool stuck = false;
 
 	pthread_mutex_lock(&lk);
 	if (users && !--users)
 		pthread_cond_broadcast(&cv);
-	left = users;
+	while (!users && scheduled && !stuck)
+		stuck = pthread_cond_timedwait(&cv, &lk, &until) == ETIMEDOUT;
 	pthread_mutex_unlock(&lk);
-	if (left)
-		return;
-	/* removes a pending alarm, or waits for park() to return (it sees no users) */
-	rte_eal_alarm_cancel(park, NULL);
-	pthread_mutex_lock(&lk);
-	if (!users)
-		scheduled = false;
-	pthread_mutex_unlock(&lk);
+	if (stuck) {
+		/* the interrupt thread did not come round in a second: take the alarm back */
+		kmig_log(KMIG_LOG_WARN, "dpdk", "EAL's interrupt thread did not run the gate's alarm "
+			 "within 1 s; cancelling it");
+		rte_eal_alarm_cancel(park, NULL);
+		pthread_mutex_lock(&lk);
+		if (!users)
+			scheduled = false;
+		pthread_mutex_unlock(&lk);
+	}
 }
 
 static atomic_uint *mine(void)
@@ -218,6 +232,31 @@ void kmig_dpdk_gate_release(void)
 	pthread_mutex_lock(&lk);
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&lk);
+}
+
+/* EAL's interrupt thread, from an alarm, at exit: stays here until the process ends */
+static void park_for_good(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lk);
+	parked_for_good = true;
+	pthread_cond_broadcast(&cv);
+	for (;;)
+		pthread_cond_wait(&cv, &lk);
+}
+
+bool kmig_dpdk_gate_park_for_good(void)
+{
+	struct timespec until = after(1000000000L);
+
+	pthread_once(&cv_once, cv_init);
+	if (rte_eal_alarm_set(1, park_for_good, NULL))
+		return false;
+	pthread_mutex_lock(&lk);
+	while (!parked_for_good && pthread_cond_timedwait(&cv, &lk, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&lk);
+	return parked_for_good;
 }
 
 void kmig_dpdk_gate_counts(unsigned long *nparks, unsigned long *nturned)

@@ -29,6 +29,16 @@ void kmig_dpdk_gate_leave(void);
 void kmig_dpdk_gate_hold(void);
 void kmig_dpdk_gate_release(void);
 
+/*
+ * At exit, before EAL's cleanup: parks the interrupt thread until the
+ * process ends.  DPDK 22.11 never stops that thread, and every wake-up has
+ * it walk its interrupt sources, some of which lie in EAL's memory (memif's
+ * listener is never unregistered); after the cleanup unmaps that memory, a
+ * wake-up would be a SEGV.  Whether it is parked (it did not come within
+ * a second otherwise).
+ */
+bool kmig_dpdk_gate_park_for_good(void);
+
 /* parks so far, and bursts turned away (the process's totals) */
 void kmig_dpdk_gate_counts(unsigned long *parks, unsigned long *turned_away);
 
