@@ -22,8 +22,10 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_alarm.h>
+#include <rte_interrupts.h>
 #include <rte_lcore.h>
 #include <rte_pause.h>
 
@@ -234,7 +236,7 @@ void kmig_dpdk_gate_release(void)
 	pthread_mutex_unlock(&lk);
 }
 
-/* EAL's interrupt thread, from an alarm, at exit: stays here until the process ends */
+/* EAL's interrupt thread, at exit: stays here until the process ends */
 static void park_for_good(void *arg)
 {
 	(void)arg;
@@ -245,12 +247,24 @@ static void park_for_good(void *arg)
 		pthread_cond_wait(&cv, &lk);
 }
 
+/*
+ * Not an alarm: EAL's cleanup takes the alarm's callback back and waits
+ * while it runs.  A pipe of our own, with a byte in it, brings the thread
+ * to park_for_good() (EAL reads one byte from an external source).
+ */
 bool kmig_dpdk_gate_park_for_good(void)
 {
+	static struct rte_intr_handle *h;	/* kept: the thread stays on it */
 	struct timespec until = after(1000000000L);
+	int fds[2];
+
+	h = rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE);
 
 	pthread_once(&cv_once, cv_init);
-	if (rte_eal_alarm_set(1, park_for_good, NULL))
+	if (!h || pipe(fds))
+		return false;
+	if (rte_intr_fd_set(h, fds[0]) || rte_intr_type_set(h, RTE_INTR_HANDLE_EXT) ||
+	    rte_intr_callback_register(h, park_for_good, NULL) || write(fds[1], "p", 1) != 1)
 		return false;
 	pthread_mutex_lock(&lk);
 	while (!parked_for_good && pthread_cond_timedwait(&cv, &lk, &until) != ETIMEDOUT)
