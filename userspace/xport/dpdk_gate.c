@@ -29,6 +29,7 @@
 #include <rte_lcore.h>
 #include <rte_pause.h>
 
+#include "clock.h"
 #include "dpdk_gate.h"
 #include "log.h"
 
@@ -188,23 +189,15 @@ void kmig_dpdk_gate_leave(void)
 	atomic_fetch_sub_explicit(mine(), 1, memory_order_release);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 bool kmig_dpdk_gate_wait(unsigned int us)
 {
-	uint64_t end = 0;
+	int64_t end = 0;
 
 	while (!kmig_dpdk_gate_enter()) {
-		uint64_t t = now_ns();
+		int64_t t = kmig_now_ns();
 
 		if (!end)
-			end = t + us * 1000ull;
+			end = t + (int64_t)us * 1000;
 		else if (t >= end)
 			return false;
 		sched_yield();
